@@ -1,0 +1,569 @@
+/* rtrec--1.0.sql: install script for rtrec 1.0 */
+
+\echo Use "CREATE EXTENSION rtrec" to load this file. \quit
+
+/*
+ * Layout
+ *   rtrec.items, users, event_types, config, events   written by applications / DBAs
+ *   rtrec.*_state                                      derived state, written by the
+ *                                                      C triggers, one row per key and
+ *                                                      writer slot (see src/ingest.c)
+ *   rtrec.user_features, item_features, user_category,
+ *   user_items                                         analyst views: the state merged
+ *                                                      over slots
+ *   rtrec.*_recomputed                                 the same state recomputed from
+ *                                                      rtrec.events (rebuild, verify)
+ *   @extschema@.rtrec_*                                the SQL API (default: public)
+ */
+
+CREATE SCHEMA rtrec;
+COMMENT ON SCHEMA rtrec IS 'rtrec: events, catalog, settings and derived recommendation state';
+
+-------------------------------------------------------------------------------
+-- Small C helpers used by the SQL below
+-------------------------------------------------------------------------------
+
+-- log2(2^a + 2^b): adds two decayed sums kept in log2 form (NULL is the empty sum)
+CREATE FUNCTION rtrec.log2_add(a double precision, b double precision)
+RETURNS double precision
+AS 'MODULE_PATHNAME', 'rtrec_log2_add'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE AGGREGATE rtrec.log2_sum(double precision) (
+	SFUNC = rtrec.log2_add,
+	STYPE = double precision,
+	COMBINEFUNC = rtrec.log2_add,
+	PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE rtrec.log2_sum(double precision) IS
+	'log2 of the sum of 2^x over the inputs, without overflow';
+
+-- log2(weight * 2^(seconds since 2000-01-01 / half_life)): one event's term of a decayed sum
+CREATE FUNCTION rtrec.decay_log2(weight double precision, ts timestamptz,
+								 half_life_s double precision)
+RETURNS double precision
+AS 'MODULE_PATHNAME', 'rtrec_decay_log2'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+-- 2^(l - seconds(ts)/half_life): a decayed sum in log2 form read as of ts
+CREATE FUNCTION rtrec.decay_value(l double precision, ts timestamptz,
+								  half_life_s double precision)
+RETURNS double precision
+AS 'MODULE_PATHNAME', 'rtrec_decay_value'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+-- |a - b| <= 1e-9 * max(1, |a|, |b|); NULLs equal only to NULLs
+CREATE FUNCTION rtrec.close_enough(a double precision, b double precision)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'rtrec_close_enough'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+-------------------------------------------------------------------------------
+-- Settings
+-------------------------------------------------------------------------------
+
+CREATE TABLE rtrec.config (
+	name text PRIMARY KEY,
+	value double precision NOT NULL,
+	description text NOT NULL,
+	min_value double precision NOT NULL,
+	max_value double precision NOT NULL,
+	is_integer boolean NOT NULL DEFAULT false
+);
+COMMENT ON TABLE rtrec.config IS
+	'rtrec settings; change with UPDATE, values are validated; changes to stored state take effect after rtrec_rebuild()';
+
+INSERT INTO rtrec.config (name, value, min_value, max_value, is_integer, description) VALUES
+	('half_life_s', 86400, 1e-3, 1e12, false,
+	 'half-life of trend and affinity decay, in seconds (> 0)'),
+	('swing_alpha', 1, 0, 1e9, false,
+	 'Swing smoothing alpha in 1/(alpha + |I_u ∩ I_v|)'),
+	('swing_user_alpha', 5, 0, 1e9, false,
+	 'Swing user-weight offset alpha1 in w_u = (|I_u| + alpha1)^(-beta)'),
+	('swing_user_beta', 0.35, -10, 10, false,
+	 'Swing user-weight exponent beta in w_u = (|I_u| + alpha1)^(-beta)'),
+	('swing_max_users_per_item', 200, 2, 100000, true,
+	 'cap on U_i: for each item only this many users, those whose latest interaction with it is most recent, count in Swing'),
+	('swing_min_items_per_user', 1, 1, 1e9, true,
+	 'users with fewer distinct items are ignored by Swing'),
+	('swing_max_items_per_user', 1000, 1, 1e9, true,
+	 'users with more distinct items are ignored by Swing'),
+	('swing_neighbors', 100, 1, 10000, true,
+	 'Swing neighbours kept per item in rtrec.swing_neighbors (top-k)'),
+	('candidates', 1000, 1, 100000, true,
+	 'candidate pool size before ranking');
+
+-------------------------------------------------------------------------------
+-- What applications write
+-------------------------------------------------------------------------------
+
+CREATE TABLE rtrec.event_types (
+	event_type text PRIMARY KEY,
+	weight double precision NOT NULL
+);
+COMMENT ON TABLE rtrec.event_types IS
+	'interaction types and their weights (finite, >= 0; 0 = stored but not an interaction); weight changes apply to the past after rtrec_rebuild()';
+INSERT INTO rtrec.event_types VALUES
+	('view', 1), ('click', 1), ('like', 2), ('cart', 3), ('purchase', 4), ('impression', 0);
+
+CREATE TABLE rtrec.items (
+	item_id bigint PRIMARY KEY,
+	category_id bigint,
+	price numeric CONSTRAINT items_price_valid
+		CHECK (price OPERATOR(pg_catalog.>=) 0 AND price OPERATOR(pg_catalog.<>) 'NaN'::numeric),
+	brand text,
+	available boolean NOT NULL DEFAULT true,
+	attrs jsonb
+);
+COMMENT ON TABLE rtrec.items IS
+	'the item catalog; an event for an unknown item registers it here with category NULL';
+
+CREATE TABLE rtrec.users (
+	user_id bigint PRIMARY KEY,
+	attrs jsonb
+);
+COMMENT ON TABLE rtrec.users IS 'optional user profiles';
+
+CREATE TABLE rtrec.events (
+	event_id bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+	user_id bigint NOT NULL,
+	item_id bigint NOT NULL,
+	event_type text NOT NULL,
+	ts timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	context jsonb
+);
+COMMENT ON TABLE rtrec.events IS
+	'the event log: INSERT or COPY; the derived state follows in the same transaction. UPDATE is rejected; after DELETE run rtrec_rebuild()';
+
+-------------------------------------------------------------------------------
+-- Derived state, written only by the triggers and rtrec_rebuild()
+--
+-- Every state table has a "slot" column: a writer upserts only rows of its
+-- own slot (its backend number; 0 is rtrec_rebuild()'s), so two concurrent
+-- transactions never wait for each other's row locks: no hot rows, no
+-- deadlocks.  Readers merge the slots (the views below).  Decayed sums are
+-- kept as log2(sum of weight * 2^(seconds since 2000 / half_life)), which
+-- merges in any order and never overflows.
+-------------------------------------------------------------------------------
+
+CREATE TABLE rtrec.user_state (
+	user_id bigint NOT NULL,
+	slot integer NOT NULL,
+	n_events bigint NOT NULL,
+	weight_sum double precision NOT NULL,
+	first_ts timestamptz NOT NULL,
+	last_ts timestamptz NOT NULL,
+	last_event_id bigint NOT NULL,
+	last_item_id bigint NOT NULL,
+	last_category_id bigint,
+	PRIMARY KEY (user_id, slot)
+);
+
+CREATE TABLE rtrec.item_state (
+	item_id bigint NOT NULL,
+	slot integer NOT NULL,
+	n_events bigint NOT NULL,
+	weight_sum double precision NOT NULL,
+	trend_log2 double precision NOT NULL,
+	first_ts timestamptz NOT NULL,
+	last_ts timestamptz NOT NULL,
+	PRIMARY KEY (item_id, slot)
+);
+
+CREATE TABLE rtrec.user_category_state (
+	user_id bigint NOT NULL,
+	category_id bigint NOT NULL,
+	slot integer NOT NULL,
+	n_events bigint NOT NULL,
+	weight_sum double precision NOT NULL,
+	affinity_log2 double precision NOT NULL,
+	last_ts timestamptz NOT NULL,
+	PRIMARY KEY (user_id, category_id, slot)
+);
+
+CREATE TABLE rtrec.user_item_state (
+	user_id bigint NOT NULL,
+	item_id bigint NOT NULL,
+	slot integer NOT NULL,
+	n_events bigint NOT NULL,
+	weight_sum double precision NOT NULL,
+	affinity_log2 double precision NOT NULL,
+	first_ts timestamptz NOT NULL,
+	last_ts timestamptz NOT NULL,
+	PRIMARY KEY (user_id, item_id, slot)
+);
+CREATE INDEX user_item_state_item_idx ON rtrec.user_item_state (item_id, last_ts);
+
+COMMENT ON TABLE rtrec.user_state IS 'per-user state, one row per writer slot; read rtrec.user_features';
+COMMENT ON TABLE rtrec.item_state IS 'per-item state, one row per writer slot; read rtrec.item_features';
+COMMENT ON TABLE rtrec.user_category_state IS 'per-(user, category) state, one row per writer slot; read rtrec.user_category';
+COMMENT ON TABLE rtrec.user_item_state IS 'per-(user, item) interaction state (U_i and I_u of Swing), one row per writer slot; read rtrec.user_items';
+
+-------------------------------------------------------------------------------
+-- Analyst views: the state merged over slots
+-------------------------------------------------------------------------------
+
+CREATE FUNCTION rtrec.half_life_s() RETURNS double precision
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT value FROM rtrec.config WHERE name = 'half_life_s' $$;
+
+CREATE VIEW rtrec.user_items AS
+SELECT user_id, item_id,
+	pg_catalog.sum(n_events)::bigint AS n_events,
+	pg_catalog.sum(weight_sum) AS weight_sum,
+	rtrec.log2_sum(affinity_log2) AS affinity_log2,
+	pg_catalog.min(first_ts) AS first_ts,
+	pg_catalog.max(last_ts) AS last_ts
+FROM rtrec.user_item_state
+GROUP BY user_id, item_id;
+COMMENT ON VIEW rtrec.user_items IS
+	'distinct (user, item) interactions (weight > 0): counts, weights, first and last time';
+
+CREATE VIEW rtrec.user_features AS
+SELECT s.user_id, s.n_events, s.weight_sum, s.first_ts, s.last_ts,
+	s.last_item_id, s.last_category_id, s.last_event_id,
+	(SELECT pg_catalog.count(DISTINCT ui.item_id) FROM rtrec.user_item_state ui
+	  WHERE ui.user_id OPERATOR(pg_catalog.=) s.user_id) AS n_items
+FROM (
+	SELECT user_id,
+		pg_catalog.sum(n_events)::bigint AS n_events,
+		pg_catalog.sum(weight_sum) AS weight_sum,
+		pg_catalog.min(first_ts) AS first_ts,
+		pg_catalog.max(last_ts) AS last_ts,
+		(pg_catalog.array_agg(last_item_id ORDER BY last_ts DESC, last_event_id DESC))[1] AS last_item_id,
+		(pg_catalog.array_agg(last_category_id ORDER BY last_ts DESC, last_event_id DESC))[1] AS last_category_id,
+		pg_catalog.max(last_event_id) AS last_event_id
+	FROM rtrec.user_state
+	GROUP BY user_id
+) s;
+COMMENT ON VIEW rtrec.user_features IS
+	'per-user features over interactions (weight > 0): counts, first/last time, last item and its category, distinct items';
+
+CREATE VIEW rtrec.item_features AS
+SELECT s.item_id, s.n_events,
+	(SELECT pg_catalog.count(DISTINCT ui.user_id) FROM rtrec.user_item_state ui
+	  WHERE ui.item_id OPERATOR(pg_catalog.=) s.item_id) AS n_users,
+	rtrec.decay_value(s.trend_log2, s.last_ts, rtrec.half_life_s()) AS trend,
+	s.last_ts, s.first_ts, s.weight_sum, s.trend_log2
+FROM (
+	SELECT item_id,
+		pg_catalog.sum(n_events)::bigint AS n_events,
+		pg_catalog.sum(weight_sum) AS weight_sum,
+		rtrec.log2_sum(trend_log2) AS trend_log2,
+		pg_catalog.min(first_ts) AS first_ts,
+		pg_catalog.max(last_ts) AS last_ts
+	FROM rtrec.item_state
+	GROUP BY item_id
+) s;
+COMMENT ON VIEW rtrec.item_features IS
+	'per-item features over interactions (weight > 0): counts, distinct users, trend (event-weighted, decayed with half_life_s, as of last_ts)';
+
+CREATE VIEW rtrec.user_category AS
+SELECT s.user_id, s.category_id,
+	rtrec.decay_value(s.affinity_log2, s.last_ts, rtrec.half_life_s()) AS affinity,
+	s.n_events, s.last_ts, s.weight_sum, s.affinity_log2
+FROM (
+	SELECT user_id, category_id,
+		pg_catalog.sum(n_events)::bigint AS n_events,
+		pg_catalog.sum(weight_sum) AS weight_sum,
+		rtrec.log2_sum(affinity_log2) AS affinity_log2,
+		pg_catalog.max(last_ts) AS last_ts
+	FROM rtrec.user_category_state
+	GROUP BY user_id, category_id
+) s;
+COMMENT ON VIEW rtrec.user_category IS
+	'per-(user, category) affinity: event-weighted, decayed with half_life_s, as of last_ts; category as at insert time';
+
+COMMENT ON COLUMN rtrec.item_features.trend_log2 IS
+	'internal form of trend: log2(sum of weight * 2^(seconds since 2000-01-01 / half_life_s)); ranks items like trend at any common time';
+COMMENT ON COLUMN rtrec.user_category.affinity_log2 IS
+	'internal form of affinity: log2(sum of weight * 2^(seconds since 2000-01-01 / half_life_s))';
+
+-------------------------------------------------------------------------------
+-- The same state recomputed from rtrec.events (rtrec_rebuild, rtrec_verify)
+-------------------------------------------------------------------------------
+
+CREATE VIEW rtrec.interactions AS
+SELECT e.event_id, e.user_id, e.item_id, e.ts, t.weight, i.category_id,
+	rtrec.decay_log2(t.weight, e.ts, rtrec.half_life_s()) AS decay_log2
+FROM rtrec.events e
+JOIN rtrec.event_types t ON t.event_type OPERATOR(pg_catalog.=) e.event_type
+LEFT JOIN rtrec.items i ON i.item_id OPERATOR(pg_catalog.=) e.item_id
+WHERE t.weight OPERATOR(pg_catalog.>) 0;
+COMMENT ON VIEW rtrec.interactions IS
+	'events that count as interactions (weight > 0), with weight and the item''s current category';
+
+CREATE VIEW rtrec.user_state_recomputed AS
+SELECT user_id,
+	pg_catalog.count(*) AS n_events,
+	pg_catalog.sum(weight) AS weight_sum,
+	pg_catalog.min(ts) AS first_ts,
+	pg_catalog.max(ts) AS last_ts,
+	(pg_catalog.array_agg(event_id ORDER BY ts DESC, event_id DESC))[1] AS last_event_id,
+	(pg_catalog.array_agg(item_id ORDER BY ts DESC, event_id DESC))[1] AS last_item_id,
+	(pg_catalog.array_agg(category_id ORDER BY ts DESC, event_id DESC))[1] AS last_category_id
+FROM rtrec.interactions
+GROUP BY user_id;
+
+CREATE VIEW rtrec.item_state_recomputed AS
+SELECT item_id,
+	pg_catalog.count(*) AS n_events,
+	pg_catalog.sum(weight) AS weight_sum,
+	rtrec.log2_sum(decay_log2) AS trend_log2,
+	pg_catalog.min(ts) AS first_ts,
+	pg_catalog.max(ts) AS last_ts
+FROM rtrec.interactions
+GROUP BY item_id;
+
+CREATE VIEW rtrec.user_category_state_recomputed AS
+SELECT user_id, category_id,
+	pg_catalog.count(*) AS n_events,
+	pg_catalog.sum(weight) AS weight_sum,
+	rtrec.log2_sum(decay_log2) AS affinity_log2,
+	pg_catalog.max(ts) AS last_ts
+FROM rtrec.interactions
+WHERE category_id IS NOT NULL
+GROUP BY user_id, category_id;
+
+CREATE VIEW rtrec.user_item_state_recomputed AS
+SELECT user_id, item_id,
+	pg_catalog.count(*) AS n_events,
+	pg_catalog.sum(weight) AS weight_sum,
+	rtrec.log2_sum(decay_log2) AS affinity_log2,
+	pg_catalog.min(ts) AS first_ts,
+	pg_catalog.max(ts) AS last_ts
+FROM rtrec.interactions
+GROUP BY user_id, item_id;
+
+-------------------------------------------------------------------------------
+-- Triggers
+-------------------------------------------------------------------------------
+
+-- BEFORE INSERT row check: NULL ids, unknown event types, non-finite times
+CREATE FUNCTION rtrec.events_check() RETURNS trigger
+AS 'MODULE_PATHNAME', 'rtrec_events_check'
+LANGUAGE C;
+
+-- AFTER INSERT statement trigger: applies the whole batch to the state tables
+CREATE FUNCTION rtrec.events_apply() RETURNS trigger
+AS 'MODULE_PATHNAME', 'rtrec_events_apply'
+LANGUAGE C SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+-- rejects UPDATE of rtrec.events
+CREATE FUNCTION rtrec.events_reject_update() RETURNS trigger
+AS 'MODULE_PATHNAME', 'rtrec_events_reject_update'
+LANGUAGE C;
+
+-- TRUNCATE of rtrec.events empties the derived state as well
+CREATE FUNCTION rtrec.events_truncate() RETURNS trigger
+AS 'MODULE_PATHNAME', 'rtrec_events_truncate'
+LANGUAGE C SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+-- tells every backend to reload its cached settings and event weights
+CREATE FUNCTION rtrec.settings_changed() RETURNS trigger
+AS 'MODULE_PATHNAME', 'rtrec_settings_changed'
+LANGUAGE C;
+
+CREATE TRIGGER events_check BEFORE INSERT ON rtrec.events
+	FOR EACH ROW EXECUTE FUNCTION rtrec.events_check();
+CREATE TRIGGER events_apply AFTER INSERT ON rtrec.events
+	REFERENCING NEW TABLE AS new_events
+	FOR EACH STATEMENT EXECUTE FUNCTION rtrec.events_apply();
+CREATE TRIGGER events_reject_update BEFORE UPDATE ON rtrec.events
+	FOR EACH STATEMENT EXECUTE FUNCTION rtrec.events_reject_update();
+CREATE TRIGGER events_truncate AFTER TRUNCATE ON rtrec.events
+	FOR EACH STATEMENT EXECUTE FUNCTION rtrec.events_truncate();
+
+-- validation of settings and weights (cold path, so plpgsql)
+CREATE FUNCTION rtrec.config_validate() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	lim record;
+BEGIN
+	IF TG_OP = 'DELETE' THEN
+		RAISE EXCEPTION 'setting "%" cannot be deleted', OLD.name
+			USING ERRCODE = 'object_in_use',
+				  HINT = 'Set it back to its default with UPDATE instead.';
+	END IF;
+	IF TG_OP = 'INSERT' THEN
+		RAISE EXCEPTION 'unknown setting "%"', NEW.name
+			USING ERRCODE = 'undefined_object',
+				  HINT = 'rtrec.config lists every setting; change one with UPDATE.';
+	END IF;
+	IF NEW.name IS DISTINCT FROM OLD.name
+		OR NEW.min_value IS DISTINCT FROM OLD.min_value
+		OR NEW.max_value IS DISTINCT FROM OLD.max_value
+		OR NEW.is_integer IS DISTINCT FROM OLD.is_integer THEN
+		RAISE EXCEPTION 'only the value and description of setting "%" can be changed', OLD.name
+			USING ERRCODE = 'feature_not_supported',
+				  HINT = 'Update the value column only.';
+	END IF;
+	IF NEW.value IS NULL OR NEW.value IN ('NaN', 'Infinity', '-Infinity')
+		OR NEW.value < OLD.min_value OR NEW.value > OLD.max_value
+		OR (OLD.is_integer AND NEW.value <> trunc(NEW.value)) THEN
+		RAISE EXCEPTION 'invalid value % for setting "%"', coalesce(NEW.value::text, 'NULL'), NEW.name
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = format('"%s" takes %s from %s to %s.', NEW.name,
+								  CASE WHEN OLD.is_integer THEN 'a whole number' ELSE 'a number' END,
+								  OLD.min_value, OLD.max_value),
+				  HINT = 'rtrec.config.description explains each setting.';
+	END IF;
+	IF NEW.name IN ('swing_min_items_per_user', 'swing_max_items_per_user') THEN
+		IF (SELECT CASE WHEN NEW.name = 'swing_min_items_per_user'
+						THEN NEW.value > c.value ELSE NEW.value < c.value END
+			  FROM rtrec.config c
+			 WHERE c.name = CASE WHEN NEW.name = 'swing_min_items_per_user'
+								 THEN 'swing_max_items_per_user' ELSE 'swing_min_items_per_user' END) THEN
+			RAISE EXCEPTION 'invalid value % for setting "%"', NEW.value, NEW.name
+				USING ERRCODE = 'invalid_parameter_value',
+					  DETAIL = 'swing_min_items_per_user must not exceed swing_max_items_per_user.',
+					  HINT = 'Change the other bound first.';
+		END IF;
+	END IF;
+	RETURN NEW;
+END
+$$;
+
+CREATE FUNCTION rtrec.event_types_validate() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF TG_OP IN ('UPDATE', 'DELETE') AND (TG_OP = 'DELETE' OR NEW.event_type IS DISTINCT FROM OLD.event_type)
+		AND EXISTS (SELECT 1 FROM rtrec.events e WHERE e.event_type = OLD.event_type) THEN
+		RAISE EXCEPTION 'event type "%" is in use by rtrec.events', OLD.event_type
+			USING ERRCODE = 'foreign_key_violation',
+				  HINT = 'Delete its events first, or change only its weight.';
+	END IF;
+	IF TG_OP = 'DELETE' THEN
+		RETURN OLD;
+	END IF;
+	IF NEW.event_type IS NULL OR NEW.event_type = '' THEN
+		RAISE EXCEPTION 'event type name must not be empty or NULL'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Give the event type a name such as ''view''.';
+	END IF;
+	IF NEW.weight IS NULL OR NEW.weight IN ('NaN', 'Infinity', '-Infinity') OR NEW.weight < 0 THEN
+		RAISE EXCEPTION 'invalid weight % for event type "%"', coalesce(NEW.weight::text, 'NULL'), NEW.event_type
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Weights must be finite and >= 0; 0 stores events without counting them.';
+	END IF;
+	RETURN NEW;
+END
+$$;
+
+CREATE TRIGGER config_validate BEFORE INSERT OR UPDATE OR DELETE ON rtrec.config
+	FOR EACH ROW EXECUTE FUNCTION rtrec.config_validate();
+CREATE TRIGGER config_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON rtrec.config
+	FOR EACH STATEMENT EXECUTE FUNCTION rtrec.settings_changed();
+CREATE TRIGGER event_types_validate BEFORE INSERT OR UPDATE OR DELETE ON rtrec.event_types
+	FOR EACH ROW EXECUTE FUNCTION rtrec.event_types_validate();
+CREATE TRIGGER event_types_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON rtrec.event_types
+	FOR EACH STATEMENT EXECUTE FUNCTION rtrec.settings_changed();
+
+-------------------------------------------------------------------------------
+-- Rebuild and verify
+-------------------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.rtrec_rebuild() RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	-- SHARE blocks new events until we commit; DELETE (not TRUNCATE) so that
+	-- readers of the state are never blocked or deadlocked by a rebuild
+	LOCK TABLE rtrec.events IN SHARE MODE;
+	INSERT INTO rtrec.items (item_id)
+		SELECT DISTINCT e.item_id FROM rtrec.events e
+		 WHERE NOT EXISTS (SELECT 1 FROM rtrec.items i WHERE i.item_id = e.item_id)
+		ORDER BY 1
+		ON CONFLICT DO NOTHING;
+	DELETE FROM rtrec.user_state;
+	DELETE FROM rtrec.item_state;
+	DELETE FROM rtrec.user_category_state;
+	DELETE FROM rtrec.user_item_state;
+	INSERT INTO rtrec.user_state
+		SELECT user_id, 0, n_events, weight_sum, first_ts, last_ts, last_event_id,
+			   last_item_id, last_category_id
+		  FROM rtrec.user_state_recomputed;
+	INSERT INTO rtrec.item_state
+		SELECT item_id, 0, n_events, weight_sum, trend_log2, first_ts, last_ts
+		  FROM rtrec.item_state_recomputed;
+	INSERT INTO rtrec.user_category_state
+		SELECT user_id, category_id, 0, n_events, weight_sum, affinity_log2, last_ts
+		  FROM rtrec.user_category_state_recomputed;
+	INSERT INTO rtrec.user_item_state
+		SELECT user_id, item_id, 0, n_events, weight_sum, affinity_log2, first_ts, last_ts
+		  FROM rtrec.user_item_state_recomputed;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.rtrec_rebuild() IS
+	'recompute every derived table from rtrec.events (blocks new events while it runs)';
+
+CREATE FUNCTION @extschema@.rtrec_verify()
+RETURNS TABLE (relation text, key text, stored text, expected text)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT 'user_features', coalesce(s.user_id, r.user_id)::text,
+		   CASE WHEN s.user_id IS NOT NULL THEN
+			   ROW(s.n_events, s.weight_sum, s.first_ts, s.last_ts, s.last_event_id, s.last_item_id, s.last_category_id)::text END,
+		   CASE WHEN r.user_id IS NOT NULL THEN
+			   ROW(r.n_events, r.weight_sum, r.first_ts, r.last_ts, r.last_event_id, r.last_item_id, r.last_category_id)::text END
+	  FROM rtrec.user_features s
+	  FULL JOIN rtrec.user_state_recomputed r ON r.user_id = s.user_id
+	 WHERE s.user_id IS NULL OR r.user_id IS NULL
+		OR s.n_events <> r.n_events OR NOT rtrec.close_enough(s.weight_sum, r.weight_sum)
+		OR s.first_ts <> r.first_ts OR s.last_ts <> r.last_ts
+		OR s.last_event_id <> r.last_event_id OR s.last_item_id <> r.last_item_id
+		OR s.last_category_id IS DISTINCT FROM r.last_category_id
+	UNION ALL
+	SELECT 'item_features', coalesce(s.item_id, r.item_id)::text,
+		   CASE WHEN s.item_id IS NOT NULL THEN
+			   ROW(s.n_events, s.weight_sum, s.trend_log2, s.first_ts, s.last_ts)::text END,
+		   CASE WHEN r.item_id IS NOT NULL THEN
+			   ROW(r.n_events, r.weight_sum, r.trend_log2, r.first_ts, r.last_ts)::text END
+	  FROM rtrec.item_features s
+	  FULL JOIN rtrec.item_state_recomputed r ON r.item_id = s.item_id
+	 WHERE s.item_id IS NULL OR r.item_id IS NULL
+		OR s.n_events <> r.n_events OR NOT rtrec.close_enough(s.weight_sum, r.weight_sum)
+		OR NOT rtrec.close_enough(s.trend_log2, r.trend_log2)
+		OR s.first_ts <> r.first_ts OR s.last_ts <> r.last_ts
+	UNION ALL
+	SELECT 'user_category', coalesce(s.user_id, r.user_id)::text || ',' || coalesce(s.category_id, r.category_id)::text,
+		   CASE WHEN s.user_id IS NOT NULL THEN
+			   ROW(s.n_events, s.weight_sum, s.affinity_log2, s.last_ts)::text END,
+		   CASE WHEN r.user_id IS NOT NULL THEN
+			   ROW(r.n_events, r.weight_sum, r.affinity_log2, r.last_ts)::text END
+	  FROM rtrec.user_category s
+	  FULL JOIN rtrec.user_category_state_recomputed r
+		ON r.user_id = s.user_id AND r.category_id = s.category_id
+	 WHERE s.user_id IS NULL OR r.user_id IS NULL
+		OR s.n_events <> r.n_events OR NOT rtrec.close_enough(s.weight_sum, r.weight_sum)
+		OR NOT rtrec.close_enough(s.affinity_log2, r.affinity_log2) OR s.last_ts <> r.last_ts
+	UNION ALL
+	SELECT 'user_items', coalesce(s.user_id, r.user_id)::text || ',' || coalesce(s.item_id, r.item_id)::text,
+		   CASE WHEN s.user_id IS NOT NULL THEN
+			   ROW(s.n_events, s.weight_sum, s.affinity_log2, s.first_ts, s.last_ts)::text END,
+		   CASE WHEN r.user_id IS NOT NULL THEN
+			   ROW(r.n_events, r.weight_sum, r.affinity_log2, r.first_ts, r.last_ts)::text END
+	  FROM rtrec.user_items s
+	  FULL JOIN rtrec.user_item_state_recomputed r
+		ON r.user_id = s.user_id AND r.item_id = s.item_id
+	 WHERE s.user_id IS NULL OR r.user_id IS NULL
+		OR s.n_events <> r.n_events OR NOT rtrec.close_enough(s.weight_sum, r.weight_sum)
+		OR NOT rtrec.close_enough(s.affinity_log2, r.affinity_log2)
+		OR s.first_ts <> r.first_ts OR s.last_ts <> r.last_ts
+	UNION ALL
+	SELECT DISTINCT 'items', e.item_id::text, NULL::text, 'registered'
+	  FROM rtrec.events e
+	 WHERE NOT EXISTS (SELECT 1 FROM rtrec.items i WHERE i.item_id = e.item_id)
+	ORDER BY 1, 2
+$$;
+COMMENT ON FUNCTION @extschema@.rtrec_verify() IS
+	'every difference between the stored derived state and a recomputation from rtrec.events; no rows = consistent';

@@ -1,0 +1,759 @@
+/*-------------------------------------------------------------------------
+ *
+ * ingest.c
+ *	  Triggers on rtrec.events that keep the derived state current.
+ *
+ * rtrec_events_check (BEFORE INSERT, per row) rejects bad events with a clear
+ * error before anything is written.  rtrec_events_apply (AFTER INSERT, per
+ * statement, over the transition table) folds the whole batch into the
+ * state tables with one SPI statement: a single-row INSERT, a multi-row
+ * INSERT and a COPY take the same path.
+ *
+ * Concurrency.  Each state table is keyed by (key..., slot), and a backend
+ * writes only rows of its own slot, RtrecWriterSlot(): no two live backends
+ * share one.  So concurrent transactions never wait for each other's row
+ * locks, whatever their events and their order: no hot rows, no deadlocks,
+ * and no lost updates (ON CONFLICT DO UPDATE adds to the latest row version).
+ * Readers merge the slots of a key; decayed sums are in log2 form so merging
+ * is an addition (decay.c).  The one shared unique key a trigger inserts is
+ * a new item's catalog row; we first look for it with a dirty snapshot and
+ * leave it to the transaction that is already registering it, so two
+ * transactions do not wait for each other there either.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/relation.h"
+#include "access/skey.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "executor/tuptable.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/relcache.h"
+#include "utils/snapmgr.h"
+#include "utils/tuplestore.h"
+
+#include "compat.h"
+#include "rtrec.h"
+
+/* events folded per SPI statement; bounds the memory a huge COPY needs */
+#define INGEST_CHUNK 65536
+
+/* One event of the batch that counts as an interaction (weight > 0) */
+typedef struct IngestEvent
+{
+	int64		event_id;
+	int64		user_id;
+	int64		item_id;
+	int64		category_id;
+	bool		has_category;
+	TimestampTz ts;
+	double		weight;
+	double		decay_log2;
+} IngestEvent;
+
+/* Aggregate of the events of one key */
+typedef struct IngestGroup
+{
+	const IngestEvent *key;		/* any event of the group: its key columns */
+	const IngestEvent *latest;	/* greatest (ts, event_id) */
+	int64		n_events;
+	double		weight_sum;
+	double		decay_log2;
+	TimestampTz first_ts;
+	TimestampTz last_ts;
+} IngestGroup;
+
+typedef int (*EventComparator) (const void *a, const void *b);
+
+static SPIPlanPtr apply_plan = NULL;
+static SPIPlanPtr register_plan = NULL;
+
+/* Column positions of rtrec.events, found by name */
+typedef struct EventColumns
+{
+	AttrNumber	event_id;
+	AttrNumber	user_id;
+	AttrNumber	item_id;
+	AttrNumber	event_type;
+	AttrNumber	ts;
+} EventColumns;
+
+static AttrNumber
+column_number(Relation rel, const char *name)
+{
+	int			attnum = SPI_fnumber(RelationGetDescr(rel), name);
+
+	if (attnum <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("column \"%s\" of relation \"%s\" does not exist",
+						name, RelationGetRelationName(rel)),
+				 errhint("Reinstall the extension.")));
+	return (AttrNumber) attnum;
+}
+
+static void
+find_event_columns(Relation rel, EventColumns *cols)
+{
+	cols->event_id = column_number(rel, "event_id");
+	cols->user_id = column_number(rel, "user_id");
+	cols->item_id = column_number(rel, "item_id");
+	cols->event_type = column_number(rel, "event_type");
+	cols->ts = column_number(rel, "ts");
+}
+
+static void
+require_trigger(FunctionCallInfo fcinfo, const char *name)
+{
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("%s() must be called as a trigger", name),
+				 errhint("It is installed on rtrec.events by CREATE EXTENSION rtrec.")));
+}
+
+static void
+null_column_error(const char *column, const char *hint)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_NOT_NULL_VIOLATION),
+			 errmsg("event %s must not be NULL", column),
+			 errdetail("rtrec.events.%s is NULL in the row being inserted.", column),
+			 errhint("%s", hint)));
+}
+
+/*
+ * BEFORE INSERT FOR EACH ROW on rtrec.events: reject NULL ids, an unknown
+ * event type and a non-finite time, naming the bad value.
+ */
+PG_FUNCTION_INFO_V1(rtrec_events_check);
+Datum
+rtrec_events_check(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	HeapTuple	tuple;
+	TupleDesc	desc;
+	EventColumns cols;
+	bool		isnull;
+	Datum		value;
+	char	   *event_type;
+	double		weight;
+
+	require_trigger(fcinfo, "rtrec.events_check");
+	if (!TRIGGER_FIRED_BEFORE(trigdata->tg_event) ||
+		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ||
+		!TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("rtrec.events_check() must be fired BEFORE INSERT FOR EACH ROW")));
+
+	tuple = trigdata->tg_trigtuple;
+	desc = RelationGetDescr(trigdata->tg_relation);
+	find_event_columns(trigdata->tg_relation, &cols);
+
+	(void) heap_getattr(tuple, cols.user_id, desc, &isnull);
+	if (isnull)
+		null_column_error("user_id", "Every event needs the id of the user who acted.");
+	(void) heap_getattr(tuple, cols.item_id, desc, &isnull);
+	if (isnull)
+		null_column_error("item_id", "Every event needs the id of the item acted on.");
+
+	value = heap_getattr(tuple, cols.event_type, desc, &isnull);
+	if (isnull)
+		null_column_error("event_type", "Use one of the types listed in rtrec.event_types.");
+	event_type = TextDatumGetCString(value);
+	if (!RtrecLookupEventWeight(event_type, &weight))
+		ereport(ERROR,
+				(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
+				 errmsg("unknown event type \"%s\"", event_type),
+				 errdetail("rtrec.event_types has no row for \"%s\".", event_type),
+				 errhint("Use a type listed in rtrec.event_types, or add it: "
+						 "INSERT INTO rtrec.event_types VALUES ('%s', 1);", event_type)));
+
+	value = heap_getattr(tuple, cols.ts, desc, &isnull);
+	if (isnull)
+		null_column_error("ts", "Leave ts out to use the current time.");
+	if (TIMESTAMP_NOT_FINITE(DatumGetTimestampTz(value)))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("event time \"%s\" is not finite",
+						TIMESTAMP_IS_NOBEGIN(DatumGetTimestampTz(value)) ? "-infinity" : "infinity"),
+				 errhint("Give the time the event happened, or leave ts out to use the current time.")));
+
+	return PointerGetDatum(tuple);
+}
+
+/* Rejects UPDATE of rtrec.events (BEFORE UPDATE FOR EACH STATEMENT) */
+PG_FUNCTION_INFO_V1(rtrec_events_reject_update);
+Datum
+rtrec_events_reject_update(PG_FUNCTION_ARGS)
+{
+	require_trigger(fcinfo, "rtrec.events_reject_update");
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("rtrec.events is append-only: UPDATE is not allowed"),
+			 errdetail("The derived features count every event as it was inserted."),
+			 errhint("Insert a corrective event instead; to remove events, DELETE them and run SELECT rtrec_rebuild();")));
+	PG_RETURN_NULL();
+}
+
+/* AFTER TRUNCATE of rtrec.events: the derived state goes with it */
+PG_FUNCTION_INFO_V1(rtrec_events_truncate);
+Datum
+rtrec_events_truncate(PG_FUNCTION_ARGS)
+{
+	require_trigger(fcinfo, "rtrec.events_truncate");
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute("TRUNCATE rtrec.user_state, rtrec.item_state, "
+					"rtrec.user_category_state, rtrec.user_item_state",
+					false, 0) != SPI_OK_UTILITY)
+		elog(ERROR, "could not truncate the rtrec state tables");
+	SPI_finish();
+	return PointerGetDatum(NULL);
+}
+
+/* ---- item catalog lookups ---- */
+
+typedef struct ItemCatalog
+{
+	Relation	rel;
+	Relation	pkey;
+	AttrNumber	category_col;
+	TupleTableSlot *slot;
+} ItemCatalog;
+
+static void
+item_catalog_open(ItemCatalog *cat)
+{
+	Oid			nsp = get_namespace_oid(RTREC_SCHEMA, false);
+	Oid			relid = get_relname_relid("items", nsp);
+	Oid			pkey;
+
+	if (!OidIsValid(relid))
+		elog(ERROR, "relation rtrec.items does not exist");
+	cat->rel = table_open(relid, AccessShareLock);
+	pkey = RelationGetPrimaryKeyIndex(cat->rel);
+	if (!OidIsValid(pkey))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("rtrec.items has no primary key"),
+				 errhint("Reinstall the extension.")));
+	cat->pkey = index_open(pkey, AccessShareLock);
+	cat->category_col = column_number(cat->rel, "category_id");
+	if (TupleDescAttr(RelationGetDescr(cat->rel), cat->category_col - 1)->atttypid != INT8OID)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("rtrec.items.category_id must be of type bigint")));
+	cat->slot = table_slot_create(cat->rel, NULL);
+}
+
+static void
+item_catalog_close(ItemCatalog *cat)
+{
+	ExecDropSingleTupleTableSlot(cat->slot);
+	index_close(cat->pkey, AccessShareLock);
+	table_close(cat->rel, AccessShareLock);
+}
+
+/*
+ * Looks item_id up in rtrec.items with the given snapshot.  Returns whether
+ * a row was found, and its category.
+ */
+static bool
+item_catalog_lookup(ItemCatalog *cat, Snapshot snapshot, int64 item_id,
+					int64 *category_id, bool *has_category)
+{
+	ScanKeyData key;
+	IndexScanDesc scan;
+	bool		found;
+
+	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(item_id));
+	scan = index_beginscan(cat->rel, cat->pkey, snapshot, 1, 0);
+	index_rescan(scan, &key, 1, NULL, 0);
+	found = index_getnext_slot(scan, ForwardScanDirection, cat->slot);
+	if (found && category_id != NULL)
+	{
+		bool		isnull;
+		Datum		d = slot_getattr(cat->slot, cat->category_col, &isnull);
+
+		*has_category = !isnull;
+		*category_id = isnull ? 0 : DatumGetInt64(d);
+	}
+	index_endscan(scan);
+	return found;
+}
+
+/* ---- grouping events by key ---- */
+
+static int
+compare_int64(int64 a, int64 b)
+{
+	return (a > b) - (a < b);
+}
+
+static int
+compare_int64_values(const void *a, const void *b)
+{
+	return compare_int64(*(const int64 *) a, *(const int64 *) b);
+}
+
+static int
+compare_by_user(const void *a, const void *b)
+{
+	return compare_int64((*(IngestEvent *const *) a)->user_id,
+						 (*(IngestEvent *const *) b)->user_id);
+}
+
+static int
+compare_by_item(const void *a, const void *b)
+{
+	return compare_int64((*(IngestEvent *const *) a)->item_id,
+						 (*(IngestEvent *const *) b)->item_id);
+}
+
+static int
+compare_by_user_item(const void *a, const void *b)
+{
+	int			c = compare_by_user(a, b);
+
+	return c != 0 ? c : compare_by_item(a, b);
+}
+
+static int
+compare_by_user_category(const void *a, const void *b)
+{
+	int			c = compare_by_user(a, b);
+
+	return c != 0 ? c : compare_int64((*(IngestEvent *const *) a)->category_id,
+									  (*(IngestEvent *const *) b)->category_id);
+}
+
+static bool
+event_is_later(const IngestEvent *a, const IngestEvent *b)
+{
+	return a->ts > b->ts || (a->ts == b->ts && a->event_id > b->event_id);
+}
+
+/*
+ * Sorts events by the comparator and aggregates each run of equal keys.
+ * Keys are emitted in ascending order, which is also the order the upserts
+ * lock rows in.  Returns the number of groups written to groups[].
+ */
+static int
+group_events(IngestEvent **events, int n, EventComparator cmp, IngestGroup *groups)
+{
+	int			n_groups = 0;
+	int			i = 0;
+
+	qsort(events, n, sizeof(IngestEvent *), cmp);
+	while (i < n)
+	{
+		IngestGroup *g = &groups[n_groups++];
+		const IngestEvent *e = events[i];
+
+		g->key = g->latest = e;
+		g->n_events = 1;
+		g->weight_sum = e->weight;
+		g->decay_log2 = e->decay_log2;
+		g->first_ts = g->last_ts = e->ts;
+		for (i++; i < n && cmp(&events[i - 1], &events[i]) == 0; i++)
+		{
+			e = events[i];
+			g->n_events++;
+			g->weight_sum += e->weight;
+			g->decay_log2 = RtrecLog2Add(g->decay_log2, e->decay_log2);
+			g->first_ts = Min(g->first_ts, e->ts);
+			g->last_ts = Max(g->last_ts, e->ts);
+			if (event_is_later(e, g->latest))
+				g->latest = e;
+		}
+	}
+	return n_groups;
+}
+
+/* ---- building SPI array parameters ---- */
+
+/* Array parameters of one statement, filled column by column */
+typedef struct ParamList
+{
+	int			n;
+	Oid			types[32];
+	Datum		values[32];
+	char		nulls[32];
+} ParamList;
+
+static void
+add_param(ParamList *params, Oid type, Datum value)
+{
+	Assert(params->n < lengthof(params->values));
+	params->types[params->n] = type;
+	params->values[params->n] = value;
+	params->nulls[params->n] = ' ';
+	params->n++;
+}
+
+/* Adds an array parameter of 8-byte by-value elements (bigint, float8, timestamptz) */
+static void
+add_array_param(ParamList *params, Oid elemtype, Datum *elems, bool *nulls, int n)
+{
+	int			dims[1];
+	int			lbs[1];
+	ArrayType  *arr;
+
+	dims[0] = n;
+	lbs[0] = 1;
+	arr = construct_md_array(elems, nulls, 1, dims, lbs, elemtype, 8, FLOAT8PASSBYVAL,
+							 TYPALIGN_DOUBLE);
+	add_param(params, get_array_type(elemtype), PointerGetDatum(arr));
+}
+
+/* one column of per-group values */
+typedef Datum (*GroupColumn) (const IngestGroup *g, bool *isnull);
+
+static Datum col_user(const IngestGroup *g, bool *isnull) { return Int64GetDatum(g->key->user_id); }
+static Datum col_item(const IngestGroup *g, bool *isnull) { return Int64GetDatum(g->key->item_id); }
+static Datum col_category(const IngestGroup *g, bool *isnull) { return Int64GetDatum(g->key->category_id); }
+static Datum col_n_events(const IngestGroup *g, bool *isnull) { return Int64GetDatum(g->n_events); }
+static Datum col_weight_sum(const IngestGroup *g, bool *isnull) { return Float8GetDatum(g->weight_sum); }
+static Datum col_decay_log2(const IngestGroup *g, bool *isnull) { return Float8GetDatum(g->decay_log2); }
+static Datum col_first_ts(const IngestGroup *g, bool *isnull) { return TimestampTzGetDatum(g->first_ts); }
+static Datum col_last_ts(const IngestGroup *g, bool *isnull) { return TimestampTzGetDatum(g->last_ts); }
+static Datum col_last_event(const IngestGroup *g, bool *isnull) { return Int64GetDatum(g->latest->event_id); }
+static Datum col_last_item(const IngestGroup *g, bool *isnull) { return Int64GetDatum(g->latest->item_id); }
+
+static Datum
+col_last_category(const IngestGroup *g, bool *isnull)
+{
+	*isnull = !g->latest->has_category;
+	return Int64GetDatum(g->latest->category_id);
+}
+
+typedef struct ColumnSpec
+{
+	Oid			elemtype;
+	GroupColumn get;
+} ColumnSpec;
+
+static void
+add_group_columns(ParamList *params, const IngestGroup *groups, int n,
+				  const ColumnSpec *columns, int n_columns, Datum *elems, bool *nulls)
+{
+	for (int c = 0; c < n_columns; c++)
+	{
+		for (int i = 0; i < n; i++)
+		{
+			nulls[i] = false;
+			elems[i] = columns[c].get(&groups[i], &nulls[i]);
+		}
+		add_array_param(params, columns[c].elemtype, elems, nulls, n);
+	}
+}
+
+static const ColumnSpec user_columns[] = {
+	{INT8OID, col_user}, {INT8OID, col_n_events}, {FLOAT8OID, col_weight_sum},
+	{TIMESTAMPTZOID, col_first_ts}, {TIMESTAMPTZOID, col_last_ts},
+	{INT8OID, col_last_event}, {INT8OID, col_last_item}, {INT8OID, col_last_category}
+};
+static const ColumnSpec item_columns[] = {
+	{INT8OID, col_item}, {INT8OID, col_n_events}, {FLOAT8OID, col_weight_sum},
+	{FLOAT8OID, col_decay_log2}, {TIMESTAMPTZOID, col_first_ts}, {TIMESTAMPTZOID, col_last_ts}
+};
+static const ColumnSpec user_category_columns[] = {
+	{INT8OID, col_user}, {INT8OID, col_category}, {INT8OID, col_n_events},
+	{FLOAT8OID, col_weight_sum}, {FLOAT8OID, col_decay_log2}, {TIMESTAMPTZOID, col_last_ts}
+};
+static const ColumnSpec user_item_columns[] = {
+	{INT8OID, col_user}, {INT8OID, col_item}, {INT8OID, col_n_events},
+	{FLOAT8OID, col_weight_sum}, {FLOAT8OID, col_decay_log2},
+	{TIMESTAMPTZOID, col_first_ts}, {TIMESTAMPTZOID, col_last_ts}
+};
+
+/*
+ * The statement that folds one batch into the state tables: one upsert per
+ * table, each over keys in ascending order, all into rows of slot $1.
+ */
+static const char *apply_sql =
+"WITH u AS ("
+" INSERT INTO rtrec.user_state AS s (user_id, slot, n_events, weight_sum, first_ts,"
+"   last_ts, last_event_id, last_item_id, last_category_id)"
+" SELECT k, $1, n, w, f, l, le, li, lc"
+"   FROM unnest($2::int8[], $3::int8[], $4::float8[], $5::timestamptz[], $6::timestamptz[],"
+"               $7::int8[], $8::int8[], $9::int8[]) AS x(k, n, w, f, l, le, li, lc)"
+" ON CONFLICT (user_id, slot) DO UPDATE SET"
+"   n_events = s.n_events + excluded.n_events,"
+"   weight_sum = s.weight_sum + excluded.weight_sum,"
+"   first_ts = least(s.first_ts, excluded.first_ts),"
+"   last_ts = greatest(s.last_ts, excluded.last_ts),"
+"   last_event_id = CASE WHEN (excluded.last_ts, excluded.last_event_id) > (s.last_ts, s.last_event_id)"
+"     THEN excluded.last_event_id ELSE s.last_event_id END,"
+"   last_item_id = CASE WHEN (excluded.last_ts, excluded.last_event_id) > (s.last_ts, s.last_event_id)"
+"     THEN excluded.last_item_id ELSE s.last_item_id END,"
+"   last_category_id = CASE WHEN (excluded.last_ts, excluded.last_event_id) > (s.last_ts, s.last_event_id)"
+"     THEN excluded.last_category_id ELSE s.last_category_id END"
+"), i AS ("
+" INSERT INTO rtrec.item_state AS s (item_id, slot, n_events, weight_sum, trend_log2, first_ts, last_ts)"
+" SELECT k, $1, n, w, d, f, l"
+"   FROM unnest($10::int8[], $11::int8[], $12::float8[], $13::float8[], $14::timestamptz[],"
+"               $15::timestamptz[]) AS x(k, n, w, d, f, l)"
+" ON CONFLICT (item_id, slot) DO UPDATE SET"
+"   n_events = s.n_events + excluded.n_events,"
+"   weight_sum = s.weight_sum + excluded.weight_sum,"
+"   trend_log2 = rtrec.log2_add(s.trend_log2, excluded.trend_log2),"
+"   first_ts = least(s.first_ts, excluded.first_ts),"
+"   last_ts = greatest(s.last_ts, excluded.last_ts)"
+"), c AS ("
+" INSERT INTO rtrec.user_category_state AS s (user_id, category_id, slot, n_events, weight_sum,"
+"   affinity_log2, last_ts)"
+" SELECT k, kc, $1, n, w, d, l"
+"   FROM unnest($16::int8[], $17::int8[], $18::int8[], $19::float8[], $20::float8[],"
+"               $21::timestamptz[]) AS x(k, kc, n, w, d, l)"
+" ON CONFLICT (user_id, category_id, slot) DO UPDATE SET"
+"   n_events = s.n_events + excluded.n_events,"
+"   weight_sum = s.weight_sum + excluded.weight_sum,"
+"   affinity_log2 = rtrec.log2_add(s.affinity_log2, excluded.affinity_log2),"
+"   last_ts = greatest(s.last_ts, excluded.last_ts)"
+"), p AS ("
+" INSERT INTO rtrec.user_item_state AS s (user_id, item_id, slot, n_events, weight_sum,"
+"   affinity_log2, first_ts, last_ts)"
+" SELECT k, ki, $1, n, w, d, f, l"
+"   FROM unnest($22::int8[], $23::int8[], $24::int8[], $25::float8[], $26::float8[],"
+"               $27::timestamptz[], $28::timestamptz[]) AS x(k, ki, n, w, d, f, l)"
+" ON CONFLICT (user_id, item_id, slot) DO UPDATE SET"
+"   n_events = s.n_events + excluded.n_events,"
+"   weight_sum = s.weight_sum + excluded.weight_sum,"
+"   affinity_log2 = rtrec.log2_add(s.affinity_log2, excluded.affinity_log2),"
+"   first_ts = least(s.first_ts, excluded.first_ts),"
+"   last_ts = greatest(s.last_ts, excluded.last_ts)"
+") SELECT 1";
+
+static SPIPlanPtr
+prepare_saved(const char *sql, ParamList *params)
+{
+	SPIPlanPtr	plan = SPI_prepare(sql, params->n, params->types);
+
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	if (SPI_keepplan(plan) != 0)
+		elog(ERROR, "SPI_keepplan failed");
+	return plan;
+}
+
+/*
+ * Registers items missing from rtrec.items (category NULL).  An item that
+ * another transaction is registering right now (seen with a dirty snapshot)
+ * is left to it, so that we never wait on its uncommitted catalog row.
+ */
+static void
+register_items(ItemCatalog *cat, int64 *missing, int n_missing)
+{
+	SnapshotData dirty;
+	Datum	   *elems = palloc(sizeof(Datum) * n_missing);
+	int			n = 0;
+	ParamList	params = {0};
+
+	InitDirtySnapshot(dirty);
+	for (int i = 0; i < n_missing; i++)
+		if (!item_catalog_lookup(cat, &dirty, missing[i], NULL, NULL))
+			elems[n++] = Int64GetDatum(missing[i]);
+	if (n == 0)
+		return;
+	add_array_param(&params, INT8OID, elems, NULL, n);
+	if (register_plan == NULL)
+		register_plan = prepare_saved("INSERT INTO rtrec.items (item_id)"
+									  " SELECT k FROM unnest($1::int8[]) AS k"
+									  " ON CONFLICT (item_id) DO NOTHING", &params);
+	if (SPI_execute_plan(register_plan, params.values, params.nulls, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not register new items in rtrec.items");
+}
+
+/*
+ * Folds a batch of interaction events into the state tables.  events[] may
+ * be reordered.
+ */
+static void
+apply_batch(IngestEvent **events, int n)
+{
+	IngestGroup *groups = palloc(sizeof(IngestGroup) * n);
+	IngestEvent **with_category = palloc(sizeof(IngestEvent *) * n);
+	Datum	   *elems = palloc(sizeof(Datum) * n);
+	bool	   *nulls = palloc(sizeof(bool) * n);
+	ParamList	params = {0};
+	int			n_groups;
+	int			n_with_category = 0;
+
+	add_param(&params, INT4OID, Int32GetDatum(RtrecWriterSlot()));
+
+	n_groups = group_events(events, n, compare_by_user, groups);
+	add_group_columns(&params, groups, n_groups, user_columns, lengthof(user_columns), elems, nulls);
+
+	n_groups = group_events(events, n, compare_by_item, groups);
+	add_group_columns(&params, groups, n_groups, item_columns, lengthof(item_columns), elems, nulls);
+
+	for (int i = 0; i < n; i++)
+		if (events[i]->has_category)
+			with_category[n_with_category++] = events[i];
+	n_groups = group_events(with_category, n_with_category, compare_by_user_category, groups);
+	add_group_columns(&params, groups, n_groups, user_category_columns,
+					  lengthof(user_category_columns), elems, nulls);
+
+	n_groups = group_events(events, n, compare_by_user_item, groups);
+	add_group_columns(&params, groups, n_groups, user_item_columns,
+					  lengthof(user_item_columns), elems, nulls);
+
+	if (apply_plan == NULL)
+		apply_plan = prepare_saved(apply_sql, &params);
+	if (SPI_execute_plan(apply_plan, params.values, params.nulls, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not update the rtrec state tables");
+}
+
+/*
+ * Reads up to INGEST_CHUNK events from the transition table into events[]
+ * (interactions only), looking up weights and categories and registering
+ * unknown items.  Returns the number of rows read, 0 at the end.
+ */
+static int
+read_chunk(Tuplestorestate *store, TupleTableSlot *slot, const EventColumns *cols,
+		   ItemCatalog *cat, IngestEvent *events, int *n_events)
+{
+	const RtrecSettings *settings = RtrecGetSettings();
+	Snapshot	snapshot = GetActiveSnapshot();
+	int64	   *missing = palloc(sizeof(int64) * INGEST_CHUNK);
+	int			n_missing = 0;
+	int			n_rows = 0;
+
+	*n_events = 0;
+	while (n_rows < INGEST_CHUNK && tuplestore_gettupleslot(store, true, false, slot))
+	{
+		IngestEvent *e = &events[*n_events];
+		bool		isnull;
+		char	   *event_type;
+		double		weight;
+
+		CHECK_FOR_INTERRUPTS();
+		n_rows++;
+		e->item_id = DatumGetInt64(slot_getattr(slot, cols->item_id, &isnull));
+		event_type = TextDatumGetCString(slot_getattr(slot, cols->event_type, &isnull));
+		if (!RtrecLookupEventWeight(event_type, &weight))
+			ereport(ERROR,
+					(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
+					 errmsg("unknown event type \"%s\"", event_type),
+					 errhint("The event type was removed while the events were being inserted; add it back to rtrec.event_types.")));
+		pfree(event_type);
+
+		if (!item_catalog_lookup(cat, snapshot, e->item_id, &e->category_id, &e->has_category))
+		{
+			missing[n_missing++] = e->item_id;
+			e->has_category = false;
+			e->category_id = 0;
+		}
+		if (!(weight > 0))
+			continue;			/* impressions are stored, not counted */
+
+		e->event_id = DatumGetInt64(slot_getattr(slot, cols->event_id, &isnull));
+		e->user_id = DatumGetInt64(slot_getattr(slot, cols->user_id, &isnull));
+		e->ts = DatumGetTimestampTz(slot_getattr(slot, cols->ts, &isnull));
+		e->weight = weight;
+		e->decay_log2 = RtrecDecayLog2(weight, e->ts, settings->half_life_s);
+		(*n_events)++;
+	}
+
+	if (n_missing > 0)
+	{
+		int			n_unique = 1;
+
+		qsort(missing, n_missing, sizeof(int64), compare_int64_values);
+		for (int i = 1; i < n_missing; i++)
+			if (missing[i] != missing[n_unique - 1])
+				missing[n_unique++] = missing[i];
+		register_items(cat, missing, n_unique);
+	}
+	pfree(missing);
+	return n_rows;
+}
+
+/*
+ * AFTER INSERT FOR EACH STATEMENT on rtrec.events, REFERENCING NEW TABLE:
+ * applies every inserted event to the state tables.
+ */
+PG_FUNCTION_INFO_V1(rtrec_events_apply);
+Datum
+rtrec_events_apply(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	Tuplestorestate *store;
+	TupleTableSlot *slot;
+	EventColumns cols;
+	ItemCatalog cat;
+	IngestEvent *events;
+	IngestEvent **order;
+	MemoryContext batch_context;
+	MemoryContext chunk_context;
+	MemoryContext old;
+
+	require_trigger(fcinfo, "rtrec.events_apply");
+	if (!TRIGGER_FIRED_AFTER(trigdata->tg_event) ||
+		!TRIGGER_FIRED_FOR_STATEMENT(trigdata->tg_event) ||
+		!TRIGGER_FIRED_BY_INSERT(trigdata->tg_event) ||
+		trigdata->tg_newtable == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("rtrec.events_apply() must be fired AFTER INSERT FOR EACH STATEMENT with REFERENCING NEW TABLE")));
+
+	store = trigdata->tg_newtable;
+	find_event_columns(trigdata->tg_relation, &cols);
+	slot = MakeSingleTupleTableSlot(RelationGetDescr(trigdata->tg_relation), &TTSOpsMinimalTuple);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	batch_context = AllocSetContextCreate(CurrentMemoryContext, "rtrec ingest batch",
+										  ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(batch_context);
+	item_catalog_open(&cat);
+	MemoryContextSwitchTo(old);
+
+	chunk_context = AllocSetContextCreate(batch_context, "rtrec ingest chunk",
+										  ALLOCSET_DEFAULT_SIZES);
+	tuplestore_rescan(store);
+	for (;;)
+	{
+		int			n_events;
+		int			n_rows;
+
+		MemoryContextReset(chunk_context);
+		old = MemoryContextSwitchTo(chunk_context);
+		events = palloc(sizeof(IngestEvent) * INGEST_CHUNK);
+		n_rows = read_chunk(store, slot, &cols, &cat, events, &n_events);
+		if (n_events > 0)
+		{
+			order = palloc(sizeof(IngestEvent *) * n_events);
+			for (int i = 0; i < n_events; i++)
+				order[i] = &events[i];
+			apply_batch(order, n_events);
+		}
+		MemoryContextSwitchTo(old);
+		if (n_rows < INGEST_CHUNK)
+			break;
+	}
+
+	item_catalog_close(&cat);
+	ExecDropSingleTupleTableSlot(slot);
+	MemoryContextDelete(batch_context);
+	SPI_finish();
+	return PointerGetDatum(NULL);
+}

@@ -1,0 +1,45 @@
+/*-------------------------------------------------------------------------
+ *
+ * rtrec.h
+ *	  Declarations shared by rtrec's C files.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef RTREC_H
+#define RTREC_H
+
+#include "postgres.h"
+#include "utils/timestamp.h"
+
+/* Schema that holds rtrec's tables */
+#define RTREC_SCHEMA "rtrec"
+
+/*
+ * Settings as cached by each backend (settings.c).  Read through
+ * RtrecGetSettings(); the cache is refreshed after any committed change to
+ * rtrec.config or rtrec.event_types.
+ */
+typedef struct RtrecSettings
+{
+	double		half_life_s;
+	double		swing_alpha;
+	double		swing_user_alpha;
+	double		swing_user_beta;
+	int			swing_max_users_per_item;
+	int			swing_min_items_per_user;
+	int			swing_max_items_per_user;
+	int			swing_neighbors;
+	int			candidates;
+} RtrecSettings;
+
+extern const RtrecSettings *RtrecGetSettings(void);
+
+/* Weight of an event type; false if the type is unknown */
+extern bool RtrecLookupEventWeight(const char *event_type, double *weight);
+
+/* decay.c: decayed sums kept as log2(sum of w * 2^(seconds since 2000 / h)) */
+extern double RtrecDecayLog2(double weight, TimestampTz ts, double half_life_s);
+extern double RtrecDecayValue(double l, TimestampTz ts, double half_life_s);
+extern double RtrecLog2Add(double a, double b);
+
+#endif							/* RTREC_H */
