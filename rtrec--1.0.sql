@@ -200,6 +200,50 @@ COMMENT ON TABLE rtrec.user_category_state IS 'per-(user, category) state, one r
 COMMENT ON TABLE rtrec.user_item_state IS 'per-(user, item) interaction state (U_i and I_u of Swing), one row per writer slot; read rtrec.user_items';
 
 -------------------------------------------------------------------------------
+-- Swing state
+-------------------------------------------------------------------------------
+
+-- (user, item) pairs of recent events, waiting for the Swing refresher; rows
+-- are appended by the ingest trigger and deleted when their lists are rewritten
+CREATE TABLE rtrec.swing_queue (
+	item_id bigint NOT NULL,
+	user_id bigint NOT NULL,
+	new_pair boolean NOT NULL,
+	queued_at timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+COMMENT ON TABLE rtrec.swing_queue IS
+	'events whose Swing neighbour lists are not yet refreshed (drained within about a second by the refresh worker)';
+
+CREATE TABLE rtrec.swing_neighbors (
+	item_id bigint NOT NULL,
+	neighbor_id bigint NOT NULL,
+	score double precision NOT NULL,
+	rank integer NOT NULL,
+	PRIMARY KEY (item_id, neighbor_id)
+);
+COMMENT ON TABLE rtrec.swing_neighbors IS
+	'Swing i2i similarity s(item_id, neighbor_id): the top swing_neighbors per item, rank 1 = most similar';
+
+CREATE FUNCTION rtrec.swing_compute(item_id bigint, n integer)
+RETURNS TABLE (neighbor_id bigint, score double precision)
+AS 'MODULE_PATHNAME', 'rtrec_swing_compute'
+LANGUAGE C STABLE STRICT PARALLEL SAFE COST 10000 ROWS 100;
+COMMENT ON FUNCTION rtrec.swing_compute(bigint, integer) IS
+	'the exact Swing neighbours of an item from the current interaction state, best first (n = 0: all)';
+
+-- true when events of the item wait in the queue, so its stored list may be stale
+CREATE FUNCTION rtrec.swing_pending(item_id bigint) RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT EXISTS (SELECT 1 FROM rtrec.swing_queue q WHERE q.item_id = $1)
+		OR EXISTS (SELECT 1 FROM rtrec.swing_queue q
+					WHERE q.new_pair
+					  AND EXISTS (SELECT 1 FROM rtrec.user_item_state s
+								   WHERE s.user_id = q.user_id AND s.item_id = $1))
+$$;
+
+-------------------------------------------------------------------------------
 -- Analyst views: the state merged over slots
 -------------------------------------------------------------------------------
 
@@ -474,6 +518,8 @@ CREATE FUNCTION @extschema@.rtrec_rebuild() RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+	k integer := (SELECT value FROM rtrec.config WHERE name = 'swing_neighbors');
 BEGIN
 	-- SHARE blocks new events until we commit; DELETE (not TRUNCATE) so that
 	-- readers of the state are never blocked or deadlocked by a rebuild
@@ -500,6 +546,23 @@ BEGIN
 	INSERT INTO rtrec.user_item_state
 		SELECT user_id, item_id, 0, n_events, weight_sum, affinity_log2, first_ts, last_ts
 		  FROM rtrec.user_item_state_recomputed;
+
+	-- Swing: every item's list, computed by parallel workers (CREATE TABLE AS
+	-- may run its query in parallel; INSERT ... SELECT may not)
+	LOCK TABLE rtrec.swing_neighbors IN SHARE ROW EXCLUSIVE MODE;
+	DELETE FROM rtrec.swing_queue;
+	DELETE FROM rtrec.swing_neighbors;
+	SET LOCAL parallel_setup_cost = 0;
+	SET LOCAL parallel_tuple_cost = 0;
+	SET LOCAL min_parallel_table_scan_size = 0;
+	SET LOCAL max_parallel_workers_per_gather = 4;
+	CREATE TEMP TABLE rtrec_swing_rebuild ON COMMIT DROP AS
+		SELECT i.item_id, c.neighbor_id, c.score, c.rank::integer AS rank
+		  FROM rtrec.item_state i,
+			   LATERAL rtrec.swing_compute(i.item_id, k) WITH ORDINALITY AS c(neighbor_id, score, rank)
+		 WHERE i.slot = 0;
+	INSERT INTO rtrec.swing_neighbors SELECT * FROM rtrec_swing_rebuild;
+	DROP TABLE rtrec_swing_rebuild;
 END
 $$;
 COMMENT ON FUNCTION @extschema@.rtrec_rebuild() IS
@@ -560,6 +623,20 @@ AS $$
 		OR NOT rtrec.close_enough(s.affinity_log2, r.affinity_log2)
 		OR s.first_ts <> r.first_ts OR s.last_ts <> r.last_ts
 	UNION ALL
+	SELECT 'swing_neighbors', coalesce(s.item_id, r.item_id)::text || ',' || coalesce(s.neighbor_id, r.neighbor_id)::text,
+		   s.score::text || ' (rank ' || s.rank || ')', r.score::text || ' (rank ' || r.rank || ')'
+	  FROM (SELECT n.* FROM rtrec.swing_neighbors n WHERE NOT rtrec.swing_pending(n.item_id)) s
+	  FULL JOIN (
+		SELECT i.item_id, c.neighbor_id, c.score, c.rank
+		  FROM (SELECT DISTINCT u.item_id FROM rtrec.user_item_state u) i,
+			   LATERAL rtrec.swing_compute(i.item_id,
+					(SELECT value::integer FROM rtrec.config WHERE name = 'swing_neighbors'))
+				   WITH ORDINALITY AS c(neighbor_id, score, rank)
+		 WHERE NOT rtrec.swing_pending(i.item_id)
+	  ) r ON r.item_id = s.item_id AND r.neighbor_id = s.neighbor_id
+	 WHERE s.item_id IS NULL OR r.item_id IS NULL
+		OR NOT rtrec.close_enough(s.score, r.score) OR s.rank <> r.rank
+	UNION ALL
 	SELECT DISTINCT 'items', e.item_id::text, NULL::text, 'registered'
 	  FROM rtrec.events e
 	 WHERE NOT EXISTS (SELECT 1 FROM rtrec.items i WHERE i.item_id = e.item_id)
@@ -567,3 +644,80 @@ AS $$
 $$;
 COMMENT ON FUNCTION @extschema@.rtrec_verify() IS
 	'every difference between the stored derived state and a recomputation from rtrec.events; no rows = consistent';
+
+-------------------------------------------------------------------------------
+-- Swing API
+-------------------------------------------------------------------------------
+
+-- argument checks shared by the API functions
+CREATE FUNCTION rtrec.check_n(fname text, n integer, max_n integer) RETURNS void
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF n IS NULL OR n < 1 OR n > max_n THEN
+		RAISE EXCEPTION 'invalid n % for %()', coalesce(n::text, 'NULL'), fname
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = format('n must be between 1 and %s.', max_n);
+	END IF;
+END
+$$;
+
+CREATE FUNCTION rtrec.check_id(fname text, argname text, id bigint) RETURNS void
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF id IS NULL THEN
+		RAISE EXCEPTION '% must not be NULL in %()', argname, fname
+			USING ERRCODE = 'null_value_not_allowed',
+				  HINT = format('Pass the %s to look up.', argname);
+	END IF;
+END
+$$;
+
+CREATE FUNCTION rtrec.similar(p_item bigint, p_n integer)
+RETURNS TABLE (neighbor_id bigint, score double precision)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	PERFORM rtrec.check_id('rtrec_similar', 'item_id', p_item);
+	PERFORM rtrec.check_n('rtrec_similar', p_n, 10000);
+	-- the stored top-k is exact unless events of this item still wait in the
+	-- queue, or more than the stored k are asked for: then compute it now
+	IF p_n > (SELECT c.value FROM rtrec.config c WHERE c.name = 'swing_neighbors')
+		OR rtrec.swing_pending(p_item) THEN
+		RETURN QUERY SELECT c.neighbor_id, c.score FROM rtrec.swing_compute(p_item, p_n) c;
+	ELSE
+		RETURN QUERY SELECT s.neighbor_id, s.score FROM rtrec.swing_neighbors s
+					  WHERE s.item_id = p_item ORDER BY s.rank LIMIT p_n;
+	END IF;
+END
+$$;
+
+CREATE FUNCTION @extschema@.rtrec_similar(item_id bigint, n integer DEFAULT 20)
+RETURNS TABLE (item_id bigint, score double precision)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT s.neighbor_id, s.score FROM rtrec.similar($1, $2) s $$;
+COMMENT ON FUNCTION @extschema@.rtrec_similar(bigint, integer) IS
+	'Swing i2i neighbours of an item, best first (exact; fresh within about a second of a commit)';
+
+CREATE FUNCTION @extschema@.rtrec_swing_refresh() RETURNS bigint
+AS 'MODULE_PATHNAME', 'rtrec_swing_refresh'
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION @extschema@.rtrec_swing_refresh() IS
+	'refresh every pending Swing neighbour list now (the background worker does this within about a second); returns lists rewritten';
+
+-------------------------------------------------------------------------------
+-- Privileges: administrative functions are the owner's
+-------------------------------------------------------------------------------
+REVOKE ALL ON FUNCTION @extschema@.rtrec_rebuild() FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.rtrec_swing_refresh() FROM PUBLIC;
+REVOKE ALL ON FUNCTION rtrec.events_check() FROM PUBLIC;
+REVOKE ALL ON FUNCTION rtrec.events_apply() FROM PUBLIC;
+REVOKE ALL ON FUNCTION rtrec.events_reject_update() FROM PUBLIC;
+REVOKE ALL ON FUNCTION rtrec.events_truncate() FROM PUBLIC;
+REVOKE ALL ON FUNCTION rtrec.settings_changed() FROM PUBLIC;

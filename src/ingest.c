@@ -7,7 +7,8 @@
  * error before anything is written.  rtrec_events_apply (AFTER INSERT, per
  * statement, over the transition table) folds the whole batch into the
  * state tables with one SPI statement: a single-row INSERT, a multi-row
- * INSERT and a COPY take the same path.
+ * INSERT and a COPY take the same path.  The same statement queues the
+ * batch's (user, item) pairs for the Swing refresher (swing_refresh.c).
  *
  * Concurrency.  Each state table is keyed by (key..., slot), and a backend
  * writes only rows of its own slot, RtrecWriterSlot(): no two live backends
@@ -49,6 +50,7 @@
 
 #include "compat.h"
 #include "rtrec.h"
+#include "swing.h"
 
 /* events folded per SPI statement; bounds the memory a huge COPY needs */
 #define INGEST_CHUNK 65536
@@ -221,7 +223,8 @@ rtrec_events_truncate(PG_FUNCTION_ARGS)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	if (SPI_execute("TRUNCATE rtrec.user_state, rtrec.item_state, "
-					"rtrec.user_category_state, rtrec.user_item_state",
+					"rtrec.user_category_state, rtrec.user_item_state, "
+					"rtrec.swing_queue, rtrec.swing_neighbors",
 					false, 0) != SPI_OK_UTILITY)
 		elog(ERROR, "could not truncate the rtrec state tables");
 	SPI_finish();
@@ -540,6 +543,11 @@ static const char *apply_sql =
 "   affinity_log2 = rtrec.log2_add(s.affinity_log2, excluded.affinity_log2),"
 "   first_ts = least(s.first_ts, excluded.first_ts),"
 "   last_ts = greatest(s.last_ts, excluded.last_ts)"
+"), q AS ("
+" INSERT INTO rtrec.swing_queue (item_id, user_id, new_pair)"
+" SELECT ki, k, NOT EXISTS (SELECT 1 FROM rtrec.user_item_state s"
+"                           WHERE s.user_id = x.k AND s.item_id = x.ki)"
+"   FROM unnest($22::int8[], $23::int8[]) AS x(k, ki)"
 ") SELECT 1";
 
 static SPIPlanPtr
@@ -616,6 +624,7 @@ apply_batch(IngestEvent **events, int n)
 	add_group_columns(&params, groups, n_groups, user_item_columns,
 					  lengthof(user_item_columns), elems, nulls);
 
+	RtrecSwingWorkerEnsure();
 	if (apply_plan == NULL)
 		apply_plan = prepare_saved(apply_sql, &params);
 	if (SPI_execute_plan(apply_plan, params.values, params.nulls, false, 0) != SPI_OK_SELECT)

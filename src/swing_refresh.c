@@ -1,0 +1,227 @@
+/*-------------------------------------------------------------------------
+ *
+ * swing_refresh.c
+ *	  Keeps rtrec.swing_neighbors equal to the Swing formula as events arrive.
+ *
+ * The ingest trigger appends one row per (user, item) of a batch to
+ * rtrec.swing_queue, flagged new_pair when the user had not interacted with
+ * the item before.  A refresh drains queue rows and recomputes, exactly, the
+ * neighbour lists that those events can have changed:
+ *   - item i of every row (its user set, or the recency order that the
+ *	   per-item cap keeps, changed);
+ *   - for a user with new pairs, every item of I_u: |I_u| changed, so w_u and
+ *	   the |I_u ∩ I_v| of u's pairs changed, in every list u takes part in.
+ *	   Skipped when u is ignored by Swing both before and after (over
+ *	   swing_max_items_per_user, or still under swing_min_items_per_user).
+ * Queue rows are deleted in the transaction that rewrites the lists, so a
+ * crash loses nothing: the rows are still there after recovery.  Writers of
+ * swing_neighbors (refresh, rebuild) serialize on a SHARE ROW EXCLUSIVE lock;
+ * the ingest trigger never touches that table.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+
+#include "compat.h"
+#include "rtrec.h"
+#include "swing.h"
+
+/* lists rewritten per statement pair */
+#define REWRITE_CHUNK 256
+
+static SPIPlanPtr drain_plan = NULL;
+static SPIPlanPtr delete_plan = NULL;
+static SPIPlanPtr insert_plan = NULL;
+
+static SPIPlanPtr
+prepare_kept(const char *sql, int nargs, Oid *argtypes)
+{
+	SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
+
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	if (SPI_keepplan(plan) != 0)
+		elog(ERROR, "SPI_keepplan failed");
+	return plan;
+}
+
+static Datum
+int8_array(const int64 *values, int n)
+{
+	Datum	   *elems = palloc(sizeof(Datum) * Max(1, n));
+	ArrayType  *arr;
+
+	for (int i = 0; i < n; i++)
+		elems[i] = Int64GetDatum(values[i]);
+	arr = construct_array(elems, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
+	pfree(elems);
+	return PointerGetDatum(arr);
+}
+
+static void
+lock_neighbors(void)
+{
+	if (SPI_execute("LOCK TABLE rtrec.swing_neighbors IN SHARE ROW EXCLUSIVE MODE",
+					false, 0) != SPI_OK_UTILITY)
+		elog(ERROR, "could not lock rtrec.swing_neighbors");
+}
+
+/*
+ * Recomputes and stores the neighbour lists of items[0..n-1].  The caller
+ * holds the swing_neighbors lock.
+ */
+static void
+rewrite_neighbors(const int64 *items, int n)
+{
+	const RtrecSettings *cfg = RtrecGetSettings();
+	MemoryContext chunk_context = AllocSetContextCreate(CurrentMemoryContext,
+														"rtrec swing rewrite",
+														ALLOCSET_DEFAULT_SIZES);
+
+	if (delete_plan == NULL)
+	{
+		Oid			del_types[1] = {INT8ARRAYOID};
+		Oid			ins_types[4] = {INT8ARRAYOID, INT8ARRAYOID, FLOAT8ARRAYOID, INT4ARRAYOID};
+
+		delete_plan = prepare_kept("DELETE FROM rtrec.swing_neighbors WHERE item_id = ANY($1)",
+								   1, del_types);
+		insert_plan = prepare_kept("INSERT INTO rtrec.swing_neighbors (item_id, neighbor_id, score, rank)"
+								   " SELECT * FROM unnest($1::int8[], $2::int8[], $3::float8[], $4::int4[])",
+								   4, ins_types);
+	}
+
+	for (int start = 0; start < n; start += REWRITE_CHUNK)
+	{
+		int			count = Min(REWRITE_CHUNK, n - start);
+		MemoryContext old = MemoryContextSwitchTo(chunk_context);
+		int			cap = count * cfg->swing_neighbors;
+		Datum	   *owner = palloc(sizeof(Datum) * cap);
+		Datum	   *neighbor = palloc(sizeof(Datum) * cap);
+		Datum	   *score = palloc(sizeof(Datum) * cap);
+		Datum	   *rank = palloc(sizeof(Datum) * cap);
+		int			rows = 0;
+		Datum		args[4];
+
+		for (int k = 0; k < count; k++)
+		{
+			SwingNeighbor *list;
+			int			len;
+
+			CHECK_FOR_INTERRUPTS();
+			len = RtrecSwingCompute(items[start + k], cfg->swing_neighbors, &list);
+			for (int r = 0; r < len; r++)
+			{
+				owner[rows] = Int64GetDatum(items[start + k]);
+				neighbor[rows] = Int64GetDatum(list[r].item_id);
+				score[rows] = Float8GetDatum(list[r].score);
+				rank[rows] = Int32GetDatum(r + 1);
+				rows++;
+			}
+		}
+		args[0] = int8_array(items + start, count);
+		if (SPI_execute_plan(delete_plan, args, NULL, false, 0) != SPI_OK_DELETE)
+			elog(ERROR, "could not delete old Swing neighbours");
+		args[0] = PointerGetDatum(construct_array(owner, rows, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+		args[1] = PointerGetDatum(construct_array(neighbor, rows, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+		args[2] = PointerGetDatum(construct_array(score, rows, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+		args[3] = PointerGetDatum(construct_array(rank, rows, INT4OID, 4, true, TYPALIGN_INT));
+		if (rows > 0 &&
+			SPI_execute_plan(insert_plan, args, NULL, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "could not store Swing neighbours");
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(chunk_context);
+	}
+	MemoryContextDelete(chunk_context);
+}
+
+/*
+ * Drains up to max_rows rows of rtrec.swing_queue and rewrites the lists
+ * they dirty.  Returns the number of lists rewritten (0: queue was empty).
+ */
+int64
+RtrecSwingRefresh(int max_rows)
+{
+	const RtrecSettings *cfg = RtrecGetSettings();
+	Datum		args[4];
+	int64	   *items;
+	int64		n;
+
+	if (drain_plan == NULL)
+	{
+		Oid			types[3] = {INT4OID, INT4OID, INT4OID};
+
+		drain_plan = prepare_kept(
+								  "WITH q AS ("
+								  "  DELETE FROM rtrec.swing_queue WHERE ctid = ANY (ARRAY("
+								  "    SELECT ctid FROM rtrec.swing_queue LIMIT $1))"
+								  "  RETURNING item_id, user_id, new_pair),"
+								  " fresh AS ("
+								  "  SELECT user_id, count(DISTINCT item_id) AS n_new FROM q"
+								  "   WHERE new_pair GROUP BY user_id),"
+								  " affected AS ("
+								  "  SELECT f.user_id FROM fresh f, LATERAL ("
+								  "    SELECT count(*) AS n_items FROM (SELECT DISTINCT s.item_id"
+								  "      FROM rtrec.user_item_state s WHERE s.user_id = f.user_id"
+								  "      LIMIT $3 + f.n_new + 1) d) c"
+								  "   WHERE c.n_items >= $2 AND c.n_items - f.n_new <= $3)"
+								  " SELECT item_id FROM q"
+								  " UNION"
+								  " SELECT s.item_id FROM affected a"
+								  "   JOIN rtrec.user_item_state s ON s.user_id = a.user_id"
+								  " ORDER BY 1",
+								  3, types);
+	}
+
+	lock_neighbors();
+	args[0] = Int32GetDatum(max_rows);
+	args[1] = Int32GetDatum(cfg->swing_min_items_per_user);
+	args[2] = Int32GetDatum(Min(cfg->swing_max_items_per_user, PG_INT32_MAX / 4));
+	if (SPI_execute_plan(drain_plan, args, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not drain rtrec.swing_queue");
+	n = (int64) SPI_processed;
+	items = palloc(sizeof(int64) * Max(1, n));
+	for (int64 r = 0; r < n; r++)
+	{
+		bool		isnull;
+
+		items[r] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[r],
+											   SPI_tuptable->tupdesc, 1, &isnull));
+	}
+	SPI_freetuptable(SPI_tuptable);
+	rewrite_neighbors(items, (int) n);
+	pfree(items);
+	return n;
+}
+
+/*
+ * rtrec_swing_refresh() -> bigint: drains the whole queue now, in the
+ * caller's transaction (tests, or right after a bulk load).  Returns the
+ * number of neighbour lists rewritten.
+ */
+PG_FUNCTION_INFO_V1(rtrec_swing_refresh);
+Datum
+rtrec_swing_refresh(PG_FUNCTION_ARGS)
+{
+	int64		total = 0;
+	int64		n;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	do
+	{
+		CHECK_FOR_INTERRUPTS();
+		n = RtrecSwingRefresh(10000);
+		total += n;
+		CommandCounterIncrement();
+	} while (n > 0);
+	SPI_finish();
+	PG_RETURN_INT64(total);
+}
