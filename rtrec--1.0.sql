@@ -231,26 +231,32 @@ LANGUAGE C STABLE STRICT PARALLEL SAFE COST 10000 ROWS 100;
 COMMENT ON FUNCTION rtrec.swing_compute(bigint, integer) IS
 	'the exact Swing neighbours of an item from the current interaction state, best first (n = 0: all)';
 
--- true when events of the item wait in the queue, so its stored list may be stale
-CREATE FUNCTION rtrec.swing_pending(item_id bigint) RETURNS boolean
-LANGUAGE sql STABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
-AS $$
-	SELECT EXISTS (SELECT 1 FROM rtrec.swing_queue q WHERE q.item_id = $1)
-		OR EXISTS (SELECT 1 FROM rtrec.swing_queue q
-					WHERE q.new_pair
-					  AND EXISTS (SELECT 1 FROM rtrec.user_item_state s
-								   WHERE s.user_id = q.user_id AND s.item_id = $1))
-$$;
+CREATE FUNCTION rtrec.swing_compute_part(part integer, parts integer, n integer)
+RETURNS TABLE (item_id bigint, neighbor_id bigint, score double precision, rank integer)
+AS 'MODULE_PATHNAME', 'rtrec_swing_compute_part'
+LANGUAGE C STABLE STRICT PARALLEL SAFE COST 1000000 ROWS 100000;
+COMMENT ON FUNCTION rtrec.swing_compute_part(integer, integer, integer) IS
+	'exact top-n Swing lists of every part-th item (of parts) from one in-memory pass; used by rtrec_rebuild and rtrec_verify';
+
+-- items whose stored lists may be stale: events of theirs wait in the queue,
+-- or a queued new pair changed |I_u| of one of their users
+CREATE VIEW rtrec.swing_pending_items AS
+SELECT q.item_id FROM rtrec.swing_queue q
+UNION
+SELECT s.item_id FROM rtrec.swing_queue q
+JOIN rtrec.user_item_state s ON s.user_id OPERATOR(pg_catalog.=) q.user_id
+WHERE q.new_pair;
+COMMENT ON VIEW rtrec.swing_pending_items IS
+	'items whose Swing lists wait for the refresh worker (normally empty within a second of the last event)';
 
 -------------------------------------------------------------------------------
 -- Analyst views: the state merged over slots
 -------------------------------------------------------------------------------
 
-CREATE FUNCTION rtrec.half_life_s() RETURNS double precision
-LANGUAGE sql STABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
-AS $$ SELECT value FROM rtrec.config WHERE name = 'half_life_s' $$;
+-- the half-life as a one-row relation, joined once per query (a function
+-- call per row would cost more than the rest of the view)
+CREATE VIEW rtrec.decay AS
+SELECT value AS half_life_s FROM rtrec.config WHERE name OPERATOR(pg_catalog.=) 'half_life_s';
 
 CREATE VIEW rtrec.user_items AS
 SELECT user_id, item_id,
@@ -288,9 +294,9 @@ CREATE VIEW rtrec.item_features AS
 SELECT s.item_id, s.n_events,
 	(SELECT pg_catalog.count(DISTINCT ui.user_id) FROM rtrec.user_item_state ui
 	  WHERE ui.item_id OPERATOR(pg_catalog.=) s.item_id) AS n_users,
-	rtrec.decay_value(s.trend_log2, s.last_ts, rtrec.half_life_s()) AS trend,
+	rtrec.decay_value(s.trend_log2, s.last_ts, d.half_life_s) AS trend,
 	s.last_ts, s.first_ts, s.weight_sum, s.trend_log2
-FROM (
+FROM rtrec.decay d, (
 	SELECT item_id,
 		pg_catalog.sum(n_events)::bigint AS n_events,
 		pg_catalog.sum(weight_sum) AS weight_sum,
@@ -305,9 +311,9 @@ COMMENT ON VIEW rtrec.item_features IS
 
 CREATE VIEW rtrec.user_category AS
 SELECT s.user_id, s.category_id,
-	rtrec.decay_value(s.affinity_log2, s.last_ts, rtrec.half_life_s()) AS affinity,
+	rtrec.decay_value(s.affinity_log2, s.last_ts, d.half_life_s) AS affinity,
 	s.n_events, s.last_ts, s.weight_sum, s.affinity_log2
-FROM (
+FROM rtrec.decay d, (
 	SELECT user_id, category_id,
 		pg_catalog.sum(n_events)::bigint AS n_events,
 		pg_catalog.sum(weight_sum) AS weight_sum,
@@ -330,8 +336,8 @@ COMMENT ON COLUMN rtrec.user_category.affinity_log2 IS
 
 CREATE VIEW rtrec.interactions AS
 SELECT e.event_id, e.user_id, e.item_id, e.ts, t.weight, i.category_id,
-	rtrec.decay_log2(t.weight, e.ts, rtrec.half_life_s()) AS decay_log2
-FROM rtrec.events e
+	rtrec.decay_log2(t.weight, e.ts, d.half_life_s) AS decay_log2
+FROM rtrec.decay d, rtrec.events e
 JOIN rtrec.event_types t ON t.event_type OPERATOR(pg_catalog.=) e.event_type
 LEFT JOIN rtrec.items i ON i.item_id OPERATOR(pg_catalog.=) e.item_id
 WHERE t.weight OPERATOR(pg_catalog.>) 0;
@@ -520,6 +526,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	k integer := (SELECT value FROM rtrec.config WHERE name = 'swing_neighbors');
+	parts integer;
 BEGIN
 	-- SHARE blocks new events until we commit; DELETE (not TRUNCATE) so that
 	-- readers of the state are never blocked or deadlocked by a rebuild
@@ -547,20 +554,18 @@ BEGIN
 		SELECT user_id, item_id, 0, n_events, weight_sum, affinity_log2, first_ts, last_ts
 		  FROM rtrec.user_item_state_recomputed;
 
-	-- Swing: every item's list, computed by parallel workers (CREATE TABLE AS
-	-- may run its query in parallel; INSERT ... SELECT may not)
+	-- Swing: every item's list, in parts that parallel workers compute at
+	-- once (CREATE TABLE AS may run its query in parallel; INSERT may not)
 	LOCK TABLE rtrec.swing_neighbors IN SHARE ROW EXCLUSIVE MODE;
 	DELETE FROM rtrec.swing_queue;
 	DELETE FROM rtrec.swing_neighbors;
+	parts := greatest(1, least(8, current_setting('max_parallel_workers_per_gather')::integer + 1));
 	SET LOCAL parallel_setup_cost = 0;
 	SET LOCAL parallel_tuple_cost = 0;
-	SET LOCAL min_parallel_table_scan_size = 0;
-	SET LOCAL max_parallel_workers_per_gather = 4;
-	CREATE TEMP TABLE rtrec_swing_rebuild ON COMMIT DROP AS
-		SELECT i.item_id, c.neighbor_id, c.score, c.rank::integer AS rank
-		  FROM rtrec.item_state i,
-			   LATERAL rtrec.swing_compute(i.item_id, k) WITH ORDINALITY AS c(neighbor_id, score, rank)
-		 WHERE i.slot = 0;
+	EXECUTE format('CREATE TEMP TABLE rtrec_swing_rebuild ON COMMIT DROP AS %s',
+				   (SELECT string_agg(format('SELECT * FROM rtrec.swing_compute_part(%s, %s, %s)', p, parts, k),
+									  ' UNION ALL ')
+					  FROM generate_series(0, parts - 1) AS p));
 	INSERT INTO rtrec.swing_neighbors SELECT * FROM rtrec_swing_rebuild;
 	DROP TABLE rtrec_swing_rebuild;
 END
@@ -625,14 +630,13 @@ AS $$
 	UNION ALL
 	SELECT 'swing_neighbors', coalesce(s.item_id, r.item_id)::text || ',' || coalesce(s.neighbor_id, r.neighbor_id)::text,
 		   s.score::text || ' (rank ' || s.rank || ')', r.score::text || ' (rank ' || r.rank || ')'
-	  FROM (SELECT n.* FROM rtrec.swing_neighbors n WHERE NOT rtrec.swing_pending(n.item_id)) s
+	  FROM (SELECT n.* FROM rtrec.swing_neighbors n
+			 WHERE n.item_id NOT IN (SELECT p.item_id FROM rtrec.swing_pending_items p)) s
 	  FULL JOIN (
-		SELECT i.item_id, c.neighbor_id, c.score, c.rank
-		  FROM (SELECT DISTINCT u.item_id FROM rtrec.user_item_state u) i,
-			   LATERAL rtrec.swing_compute(i.item_id,
-					(SELECT value::integer FROM rtrec.config WHERE name = 'swing_neighbors'))
-				   WITH ORDINALITY AS c(neighbor_id, score, rank)
-		 WHERE NOT rtrec.swing_pending(i.item_id)
+		SELECT c.item_id, c.neighbor_id, c.score, c.rank
+		  FROM rtrec.swing_compute_part(0, 1,
+				(SELECT value::integer FROM rtrec.config WHERE name = 'swing_neighbors')) c
+		 WHERE c.item_id NOT IN (SELECT p.item_id FROM rtrec.swing_pending_items p)
 	  ) r ON r.item_id = s.item_id AND r.neighbor_id = s.neighbor_id
 	 WHERE s.item_id IS NULL OR r.item_id IS NULL
 		OR NOT rtrec.close_enough(s.score, r.score) OR s.rank <> r.rank
@@ -687,7 +691,7 @@ BEGIN
 	-- the stored top-k is exact unless events of this item still wait in the
 	-- queue, or more than the stored k are asked for: then compute it now
 	IF p_n > (SELECT c.value FROM rtrec.config c WHERE c.name = 'swing_neighbors')
-		OR rtrec.swing_pending(p_item) THEN
+		OR EXISTS (SELECT 1 FROM rtrec.swing_pending_items p WHERE p.item_id = p_item) THEN
 		RETURN QUERY SELECT c.neighbor_id, c.score FROM rtrec.swing_compute(p_item, p_n) c;
 	ELSE
 		RETURN QUERY SELECT s.neighbor_id, s.score FROM rtrec.swing_neighbors s

@@ -103,7 +103,8 @@ scan_named_values(Oid relid, void (*store) (const char *name, double value))
 						RelationGetRelationName(rel)),
 				 errhint("Reinstall the extension.")));
 
-	snapshot = RegisterSnapshot(GetLatestSnapshot());
+	/* the statement's snapshot: works in parallel workers too */
+	snapshot = RegisterSnapshot(ActiveSnapshotSet() ? GetActiveSnapshot() : GetTransactionSnapshot());
 	scan = table_beginscan(rel, snapshot, 0, NULL);
 	slot = table_slot_create(rel, NULL);
 	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))

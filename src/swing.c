@@ -249,18 +249,15 @@ intersect_sorted(const int64 *a, int na, const int64 *b, int nb, int64 *out)
 }
 
 /*
- * Swing neighbours of item_id, best first, at most k of them (k <= 0: all).
- * Result palloc'd in the current memory context.
+ * Scores the neighbours of item_id from its kept users and returns the best
+ * k (k <= 0: all), palloc'd in the caller's memory context.  work is a
+ * scratch context, deleted here.
  */
-int
-RtrecSwingCompute(int64 item_id, int k, SwingNeighbor **result)
+static int
+score_neighbors(int64 item_id, SwingUser *users, int n_users, int k,
+				const RtrecSettings *cfg, MemoryContext work, MemoryContext caller,
+				SwingNeighbor **result)
 {
-	const RtrecSettings *cfg = RtrecGetSettings();
-	MemoryContext work = AllocSetContextCreate(CurrentMemoryContext, "rtrec swing",
-											   ALLOCSET_DEFAULT_SIZES);
-	MemoryContext caller = MemoryContextSwitchTo(work);
-	SwingUser  *users;
-	int			n_users = kept_users(item_id, cfg, &users);
 	int64	   *common;
 	int			longest = 1;
 	HASHCTL		ctl;
@@ -275,14 +272,15 @@ RtrecSwingCompute(int64 item_id, int k, SwingNeighbor **result)
 	ctl.keysize = sizeof(int64);
 	ctl.entrysize = sizeof(ScoreEntry);
 	ctl.hcxt = work;
-	scores = hash_create("rtrec swing scores", 1024, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	scores = hash_create("rtrec swing scores", 256, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 
 	for (int u = 0; u < n_users; u++)
 		longest = Max(longest, users[u].n_items);
 	common = palloc(sizeof(int64) * longest);
 
 	/* a fixed pair order makes the floating-point sum reproducible */
-	qsort(users, n_users, sizeof(SwingUser), compare_users_by_id);
+	if (n_users > 1)
+		qsort(users, n_users, sizeof(SwingUser), compare_users_by_id);
 	for (int a = 0; a < n_users; a++)
 	{
 		CHECK_FOR_INTERRUPTS();
@@ -326,6 +324,226 @@ RtrecSwingCompute(int64 item_id, int k, SwingNeighbor **result)
 }
 
 /*
+ * Swing neighbours of item_id, best first, at most k of them (k <= 0: all),
+ * read from the state tables through SPI.  Result palloc'd in the current
+ * memory context.
+ */
+int
+RtrecSwingCompute(int64 item_id, int k, SwingNeighbor **result)
+{
+	const RtrecSettings *cfg = RtrecGetSettings();
+	MemoryContext work = AllocSetContextCreate(CurrentMemoryContext, "rtrec swing",
+											   ALLOCSET_DEFAULT_SIZES);
+	MemoryContext caller = MemoryContextSwitchTo(work);
+	SwingUser  *users;
+	int			n_users = kept_users(item_id, cfg, &users);
+
+	return score_neighbors(item_id, users, n_users, k, cfg, work, caller, result);
+}
+
+/* ---- the whole interaction graph in memory, for bulk work ---- */
+
+typedef struct GraphPair
+{
+	int64		user_id;
+	int64		item_id;
+	TimestampTz last_ts;
+} GraphPair;
+
+struct SwingGraph
+{
+	int			n_users;
+	int64	   *user_ids;		/* sorted */
+	int		   *user_start;		/* user k's items: items[user_start[k] .. user_start[k+1]) */
+	int64	   *items;			/* sorted within each user */
+	int			n_items;
+	int64	   *item_ids;		/* sorted */
+	int		   *item_start;		/* item k's users: item_users[item_start[k] .. +1) */
+	int		   *item_users;		/* user indexes, most recent first */
+};
+
+static int
+compare_pairs_by_user(const void *a, const void *b)
+{
+	const GraphPair *x = a;
+	const GraphPair *y = b;
+	int			c = compare_int64_asc(&x->user_id, &y->user_id);
+
+	return c != 0 ? c : compare_int64_asc(&x->item_id, &y->item_id);
+}
+
+static int
+compare_pairs_by_item_recency(const void *a, const void *b)
+{
+	const GraphPair *x = a;
+	const GraphPair *y = b;
+	int			c = compare_int64_asc(&x->item_id, &y->item_id);
+
+	if (c != 0)
+		return c;
+	if (x->last_ts != y->last_ts)
+		return x->last_ts > y->last_ts ? -1 : 1;
+	return compare_int64_asc(&x->user_id, &y->user_id);
+}
+
+static int
+find_index(const int64 *sorted, int n, int64 key)
+{
+	int			lo = 0,
+				hi = n - 1;
+
+	while (lo <= hi)
+	{
+		int			mid = lo + (hi - lo) / 2;
+
+		if (sorted[mid] == key)
+			return mid;
+		if (sorted[mid] < key)
+			lo = mid + 1;
+		else
+			hi = mid - 1;
+	}
+	return -1;
+}
+
+/*
+ * Loads every distinct (user, item) pair with its latest time, through a
+ * cursor so that SPI never holds more than a batch of tuples.  The graph is
+ * palloc'd in the current memory context.
+ */
+SwingGraph *
+RtrecSwingGraphLoad(void)
+{
+	SwingGraph *g = palloc0(sizeof(SwingGraph));
+	SPIPlanPtr	plan;
+	Portal		portal;
+	GraphPair  *pairs = NULL;
+	Size		n_pairs = 0;
+	Size		allocated = 0;
+
+	plan = SPI_prepare("SELECT user_id, item_id, max(last_ts) FROM rtrec.user_item_state"
+					   " GROUP BY user_id, item_id", 0, NULL);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	portal = SPI_cursor_open(NULL, plan, NULL, NULL, true);
+	for (;;)
+	{
+		SPI_cursor_fetch(portal, true, 10000);
+		if (SPI_processed == 0)
+			break;
+		if (n_pairs + SPI_processed > allocated)
+		{
+			allocated = Max(allocated * 2, n_pairs + SPI_processed);
+			if (allocated > MaxAllocHugeSize / sizeof(GraphPair) || allocated > (Size) PG_INT32_MAX)
+				ereport(ERROR,
+						(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+						 errmsg("too many (user, item) pairs for an in-memory Swing pass")));
+			pairs = pairs ? repalloc_huge(pairs, allocated * sizeof(GraphPair))
+				: MemoryContextAllocHuge(CurrentMemoryContext, allocated * sizeof(GraphPair));
+		}
+		for (uint64 r = 0; r < SPI_processed; r++)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[r];
+			TupleDesc	desc = SPI_tuptable->tupdesc;
+			bool		isnull;
+
+			pairs[n_pairs].user_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+			pairs[n_pairs].item_id = DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
+			pairs[n_pairs].last_ts = DatumGetTimestampTz(SPI_getbinval(tup, desc, 3, &isnull));
+			n_pairs++;
+		}
+		SPI_freetuptable(SPI_tuptable);
+		CHECK_FOR_INTERRUPTS();
+	}
+	SPI_cursor_close(portal);
+	SPI_freeplan(plan);
+
+	/* users and their sorted item lists */
+	if (n_pairs > 0)
+		qsort(pairs, n_pairs, sizeof(GraphPair), compare_pairs_by_user);
+	g->items = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int64) * Max(1, n_pairs));
+	g->user_ids = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int64) * Max(1, n_pairs));
+	g->user_start = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int) * (n_pairs + 1));
+	for (Size p = 0; p < n_pairs; p++)
+	{
+		if (p == 0 || pairs[p].user_id != pairs[p - 1].user_id)
+		{
+			g->user_ids[g->n_users] = pairs[p].user_id;
+			g->user_start[g->n_users] = (int) p;
+			g->n_users++;
+		}
+		g->items[p] = pairs[p].item_id;
+	}
+	g->user_start[g->n_users] = (int) n_pairs;
+
+	/* items and their users, most recent first */
+	if (n_pairs > 0)
+		qsort(pairs, n_pairs, sizeof(GraphPair), compare_pairs_by_item_recency);
+	g->item_ids = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int64) * Max(1, n_pairs));
+	g->item_start = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int) * (n_pairs + 1));
+	g->item_users = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int) * Max(1, n_pairs));
+	for (Size p = 0; p < n_pairs; p++)
+	{
+		if (p == 0 || pairs[p].item_id != pairs[p - 1].item_id)
+		{
+			g->item_ids[g->n_items] = pairs[p].item_id;
+			g->item_start[g->n_items] = (int) p;
+			g->n_items++;
+		}
+		g->item_users[p] = find_index(g->user_ids, g->n_users, pairs[p].user_id);
+	}
+	g->item_start[g->n_items] = (int) n_pairs;
+	pfree(pairs);
+	return g;
+}
+
+int
+RtrecSwingGraphItemCount(const SwingGraph *graph)
+{
+	return graph->n_items;
+}
+
+int64
+RtrecSwingGraphItem(const SwingGraph *graph, int index)
+{
+	return graph->item_ids[index];
+}
+
+/* Same as RtrecSwingCompute, from a loaded graph */
+int
+RtrecSwingComputeFromGraph(const SwingGraph *g, int64 item_id, int k, SwingNeighbor **result)
+{
+	const RtrecSettings *cfg = RtrecGetSettings();
+	MemoryContext work = AllocSetContextCreate(CurrentMemoryContext, "rtrec swing",
+											   ALLOCSET_DEFAULT_SIZES);
+	MemoryContext caller = MemoryContextSwitchTo(work);
+	int			idx = find_index(g->item_ids, g->n_items, item_id);
+	int			n_kept = 0;
+	SwingUser  *kept;
+
+	if (idx < 0)
+		return score_neighbors(item_id, NULL, 0, k, cfg, work, caller, result);
+	kept = palloc(sizeof(SwingUser) * Max(1, Min(g->item_start[idx + 1] - g->item_start[idx],
+												 cfg->swing_max_users_per_item)));
+	for (int p = g->item_start[idx]; p < g->item_start[idx + 1] &&
+		 n_kept < cfg->swing_max_users_per_item; p++)
+	{
+		int			u = g->item_users[p];
+		int			n_items = g->user_start[u + 1] - g->user_start[u];
+		SwingUser  *su;
+
+		if (n_items < cfg->swing_min_items_per_user || n_items > cfg->swing_max_items_per_user)
+			continue;
+		su = &kept[n_kept++];
+		su->user_id = g->user_ids[u];
+		su->items = &g->items[g->user_start[u]];
+		su->n_items = n_items;
+		su->weight = pow((double) n_items + cfg->swing_user_alpha, -cfg->swing_user_beta);
+	}
+	return score_neighbors(item_id, kept, n_kept, k, cfg, work, caller, result);
+}
+
+/*
  * rtrec.swing_compute(item_id bigint, n integer) -> (neighbor_id, score):
  * the exact Swing neighbours of an item from the current interaction state.
  */
@@ -353,6 +571,59 @@ rtrec_swing_compute(PG_FUNCTION_ARGS)
 		values[0] = Int64GetDatum(neighbors[r].item_id);
 		values[1] = Float8GetDatum(neighbors[r].score);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	SPI_finish();
+	return (Datum) 0;
+}
+
+/*
+ * rtrec.swing_compute_part(part, parts, n) -> (item_id, neighbor_id, score,
+ * rank): the exact top-n lists of every item whose position in item order
+ * is part modulo parts, from one in-memory load of the interaction graph.
+ * rtrec_rebuild runs the parts as a UNION ALL, which PostgreSQL spreads over
+ * parallel workers (Parallel Append).
+ */
+PG_FUNCTION_INFO_V1(rtrec_swing_compute_part);
+Datum
+rtrec_swing_compute_part(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	int			part = PG_GETARG_INT32(0);
+	int			parts = PG_GETARG_INT32(1);
+	int			k = PG_GETARG_INT32(2);
+	MemoryContext per_item;
+	SwingGraph *graph;
+
+	if (parts < 1 || part < 0 || part >= parts)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid partition %d of %d", part, parts),
+				 errhint("part must be between 0 and parts - 1.")));
+	InitMaterializedSRF(fcinfo, 0);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	graph = RtrecSwingGraphLoad();
+	per_item = AllocSetContextCreate(CurrentMemoryContext, "rtrec swing item",
+									 ALLOCSET_DEFAULT_SIZES);
+	for (int i = part; i < graph->n_items; i += parts)
+	{
+		MemoryContext old = MemoryContextSwitchTo(per_item);
+		SwingNeighbor *list;
+		int			n = RtrecSwingComputeFromGraph(graph, graph->item_ids[i], k, &list);
+
+		for (int r = 0; r < n; r++)
+		{
+			Datum		values[4];
+			bool		nulls[4] = {false, false, false, false};
+
+			values[0] = Int64GetDatum(graph->item_ids[i]);
+			values[1] = Int64GetDatum(list[r].item_id);
+			values[2] = Float8GetDatum(list[r].score);
+			values[3] = Int32GetDatum(r + 1);
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		}
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(per_item);
 	}
 	SPI_finish();
 	return (Datum) 0;

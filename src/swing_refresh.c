@@ -36,6 +36,8 @@
 
 /* lists rewritten per statement pair */
 #define REWRITE_CHUNK 256
+/* from this many dirty lists on, one load of the whole graph is cheaper */
+#define GRAPH_THRESHOLD 2000
 
 static SPIPlanPtr drain_plan = NULL;
 static SPIPlanPtr delete_plan = NULL;
@@ -85,6 +87,7 @@ rewrite_neighbors(const int64 *items, int n)
 	MemoryContext chunk_context = AllocSetContextCreate(CurrentMemoryContext,
 														"rtrec swing rewrite",
 														ALLOCSET_DEFAULT_SIZES);
+	SwingGraph *graph = (n >= GRAPH_THRESHOLD) ? RtrecSwingGraphLoad() : NULL;
 
 	if (delete_plan == NULL)
 	{
@@ -116,7 +119,10 @@ rewrite_neighbors(const int64 *items, int n)
 			int			len;
 
 			CHECK_FOR_INTERRUPTS();
-			len = RtrecSwingCompute(items[start + k], cfg->swing_neighbors, &list);
+			if (graph != NULL)
+				len = RtrecSwingComputeFromGraph(graph, items[start + k], cfg->swing_neighbors, &list);
+			else
+				len = RtrecSwingCompute(items[start + k], cfg->swing_neighbors, &list);
 			for (int r = 0; r < len; r++)
 			{
 				owner[rows] = Int64GetDatum(items[start + k]);
