@@ -91,7 +91,33 @@ INSERT INTO rtrec.config (name, value, min_value, max_value, is_integer, descrip
 	('swing_neighbors', 100, 1, 10000, true,
 	 'Swing neighbours kept per item in rtrec.swing_neighbors (top-k)'),
 	('candidates', 1000, 1, 100000, true,
-	 'candidate pool size before ranking');
+	 'candidate pool size before ranking'),
+	('trigger_items', 20, 1, 1000, true,
+	 'rtrec_recommend: the user''s most recent distinct items whose neighbours become candidates'),
+	('trigger_decay', 0.9, 0.01, 1, false,
+	 'rtrec_recommend: weight of the k-th most recent trigger item is decay^k (1 = no recency preference)'),
+	('c2i_categories', 5, 0, 100, true,
+	 'rtrec_recommend: the user''s top categories by affinity whose trending items become candidates'),
+	('c2i_items_per_category', 50, 1, 200, true,
+	 'rtrec_recommend: trending items taken from each of those categories'),
+	('trending_refresh_s', 5, 0.1, 86400, false,
+	 'the worker refreshes rtrec.trending_items at most this often while events arrive');
+
+-- the ranker: score = sum of weight * feature (see README, "Ranking")
+CREATE TABLE rtrec.model_weights (
+	feature text PRIMARY KEY,
+	weight double precision NOT NULL,
+	description text NOT NULL
+);
+COMMENT ON TABLE rtrec.model_weights IS
+	'weights of the linear ranker used by rtrec_recommend; rtrec_train() fits them, the owner may set them';
+INSERT INTO rtrec.model_weights (feature, weight, description) VALUES
+	('swing', 1.0, 'Swing similarity to the user''s recent items, summed with recency weights, scaled to [0, 1] by the best candidate'),
+	('cf', 1.0, 'cosine co-occurrence with the user''s recent items, summed with recency weights, scaled to [0, 1]'),
+	('category', 0.5, 'the user''s decayed affinity to the item''s category, as a share of the top category (0..1)'),
+	('last_category', 0.3, '1 when the item is in the category of the user''s last interaction'),
+	('trend', 0.2, 'the item''s trend relative to the most trending candidate (0..1)'),
+	('freshness', 0.0, '2^(-age / half_life_s) of the item''s first interaction, age measured to the newest event');
 
 -------------------------------------------------------------------------------
 -- What applications write
@@ -224,6 +250,28 @@ CREATE TABLE rtrec.swing_neighbors (
 COMMENT ON TABLE rtrec.swing_neighbors IS
 	'Swing i2i similarity s(item_id, neighbor_id): the top swing_neighbors per item, rank 1 = most similar';
 
+CREATE TABLE rtrec.cf_neighbors (
+	item_id bigint NOT NULL,
+	neighbor_id bigint NOT NULL,
+	score double precision NOT NULL,
+	rank integer NOT NULL,
+	PRIMARY KEY (item_id, neighbor_id)
+);
+COMMENT ON TABLE rtrec.cf_neighbors IS
+	'cosine item-CF co(i, j) / sqrt(|U_i| |U_j|) over the same capped users as Swing: top swing_neighbors per item; refreshed with the Swing lists';
+
+-- trending cache: top items per category (and overall, category_id NULL) by
+-- trend; refreshed by the worker every few seconds while events arrive
+CREATE TABLE rtrec.trending_items (
+	category_id bigint,
+	item_id bigint NOT NULL,
+	trend_log2 double precision NOT NULL,
+	rank integer NOT NULL
+);
+CREATE INDEX trending_items_category_idx ON rtrec.trending_items (category_id, rank);
+COMMENT ON TABLE rtrec.trending_items IS
+	'cache of the most trending available items per category (category_id NULL: all categories); refreshed within trending_refresh_s while events arrive';
+
 CREATE FUNCTION rtrec.swing_compute(item_id bigint, n integer)
 RETURNS TABLE (neighbor_id bigint, score double precision)
 AS 'MODULE_PATHNAME', 'rtrec_swing_compute'
@@ -231,12 +279,38 @@ LANGUAGE C STABLE STRICT PARALLEL SAFE COST 10000 ROWS 100;
 COMMENT ON FUNCTION rtrec.swing_compute(bigint, integer) IS
 	'the exact Swing neighbours of an item from the current interaction state, best first (n = 0: all)';
 
-CREATE FUNCTION rtrec.swing_compute_part(part integer, parts integer, n integer)
-RETURNS TABLE (item_id bigint, neighbor_id bigint, score double precision, rank integer)
-AS 'MODULE_PATHNAME', 'rtrec_swing_compute_part'
+CREATE FUNCTION rtrec.neighbors_compute_part(part integer, parts integer, n integer)
+RETURNS TABLE (item_id bigint, kind text, neighbor_id bigint, score double precision, rank integer)
+AS 'MODULE_PATHNAME', 'rtrec_neighbors_compute_part'
 LANGUAGE C STABLE STRICT PARALLEL SAFE COST 1000000 ROWS 100000;
-COMMENT ON FUNCTION rtrec.swing_compute_part(integer, integer, integer) IS
-	'exact top-n Swing lists of every part-th item (of parts) from one in-memory pass; used by rtrec_rebuild and rtrec_verify';
+COMMENT ON FUNCTION rtrec.neighbors_compute_part(integer, integer, integer) IS
+	'exact top-n Swing (kind swing) and cosine (kind cf) lists of every part-th item (of parts) from one in-memory pass; used by rtrec_rebuild and rtrec_verify';
+
+-- rewrites the trending cache from the item state
+CREATE FUNCTION rtrec.refresh_trending() RETURNS void
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+	DELETE FROM rtrec.trending_items;
+	WITH t AS (
+		SELECT s.item_id, i.category_id, rtrec.log2_sum(s.trend_log2) AS l
+		  FROM rtrec.item_state s
+		  JOIN rtrec.items i ON i.item_id = s.item_id AND i.available
+		 GROUP BY s.item_id, i.category_id
+	), ranked AS (
+		SELECT category_id, item_id, l,
+			   row_number() OVER (PARTITION BY category_id ORDER BY l DESC, item_id) AS r
+		  FROM t WHERE category_id IS NOT NULL
+	), overall AS (
+		SELECT NULL::bigint AS category_id, item_id, l,
+			   row_number() OVER (ORDER BY l DESC, item_id) AS r
+		  FROM t
+	)
+	INSERT INTO rtrec.trending_items (category_id, item_id, trend_log2, rank)
+	SELECT category_id, item_id, l, r FROM ranked WHERE r <= 200
+	UNION ALL
+	SELECT category_id, item_id, l, r FROM overall WHERE r <= 1000;
+$$;
 
 -- items whose stored lists may be stale: events of theirs wait in the queue,
 -- or a queued new pair changed |I_u| of one of their users
@@ -511,6 +585,30 @@ CREATE TRIGGER config_validate BEFORE INSERT OR UPDATE OR DELETE ON rtrec.config
 	FOR EACH ROW EXECUTE FUNCTION rtrec.config_validate();
 CREATE TRIGGER config_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON rtrec.config
 	FOR EACH STATEMENT EXECUTE FUNCTION rtrec.settings_changed();
+CREATE FUNCTION rtrec.model_weights_validate() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF TG_OP = 'DELETE' THEN
+		RAISE EXCEPTION 'ranker feature "%" cannot be deleted', OLD.feature
+			USING ERRCODE = 'object_in_use', HINT = 'Set its weight to 0 to switch it off.';
+	END IF;
+	IF TG_OP = 'INSERT' OR NEW.feature IS DISTINCT FROM OLD.feature THEN
+		RAISE EXCEPTION 'unknown ranker feature "%"', NEW.feature
+			USING ERRCODE = 'undefined_object', HINT = 'rtrec.model_weights lists every feature; change weights with UPDATE.';
+	END IF;
+	IF NEW.weight IS NULL OR NEW.weight IN ('NaN', 'Infinity', '-Infinity') OR abs(NEW.weight) > 1e6 THEN
+		RAISE EXCEPTION 'invalid weight % for ranker feature "%"', coalesce(NEW.weight::text, 'NULL'), NEW.feature
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'Weights must be finite numbers between -1e6 and 1e6.';
+	END IF;
+	RETURN NEW;
+END
+$$;
+CREATE TRIGGER model_weights_validate BEFORE INSERT OR UPDATE OR DELETE ON rtrec.model_weights
+	FOR EACH ROW EXECUTE FUNCTION rtrec.model_weights_validate();
+CREATE TRIGGER model_weights_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON rtrec.model_weights
+	FOR EACH STATEMENT EXECUTE FUNCTION rtrec.settings_changed();
 CREATE TRIGGER event_types_validate BEFORE INSERT OR UPDATE OR DELETE ON rtrec.event_types
 	FOR EACH ROW EXECUTE FUNCTION rtrec.event_types_validate();
 CREATE TRIGGER event_types_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON rtrec.event_types
@@ -563,11 +661,16 @@ BEGIN
 	SET LOCAL parallel_setup_cost = 0;
 	SET LOCAL parallel_tuple_cost = 0;
 	EXECUTE format('CREATE TEMP TABLE rtrec_swing_rebuild ON COMMIT DROP AS %s',
-				   (SELECT string_agg(format('SELECT * FROM rtrec.swing_compute_part(%s, %s, %s)', p, parts, k),
+				   (SELECT string_agg(format('SELECT * FROM rtrec.neighbors_compute_part(%s, %s, %s)', p, parts, k),
 									  ' UNION ALL ')
 					  FROM generate_series(0, parts - 1) AS p));
-	INSERT INTO rtrec.swing_neighbors SELECT * FROM rtrec_swing_rebuild;
+	DELETE FROM rtrec.cf_neighbors;
+	INSERT INTO rtrec.swing_neighbors
+		SELECT item_id, neighbor_id, score, rank FROM rtrec_swing_rebuild WHERE kind = 'swing';
+	INSERT INTO rtrec.cf_neighbors
+		SELECT item_id, neighbor_id, score, rank FROM rtrec_swing_rebuild WHERE kind = 'cf';
 	DROP TABLE rtrec_swing_rebuild;
+	PERFORM rtrec.refresh_trending();
 END
 $$;
 COMMENT ON FUNCTION @extschema@.rtrec_rebuild() IS
@@ -634,9 +737,9 @@ AS $$
 			 WHERE n.item_id NOT IN (SELECT p.item_id FROM rtrec.swing_pending_items p)) s
 	  FULL JOIN (
 		SELECT c.item_id, c.neighbor_id, c.score, c.rank
-		  FROM rtrec.swing_compute_part(0, 1,
+		  FROM rtrec.neighbors_compute_part(0, 1,
 				(SELECT value::integer FROM rtrec.config WHERE name = 'swing_neighbors')) c
-		 WHERE c.item_id NOT IN (SELECT p.item_id FROM rtrec.swing_pending_items p)
+		 WHERE c.kind = 'swing' AND c.item_id NOT IN (SELECT p.item_id FROM rtrec.swing_pending_items p)
 	  ) r ON r.item_id = s.item_id AND r.neighbor_id = s.neighbor_id
 	 WHERE s.item_id IS NULL OR r.item_id IS NULL
 		OR NOT rtrec.close_enough(s.score, r.score) OR s.rank <> r.rank
@@ -714,6 +817,56 @@ LANGUAGE C VOLATILE
 SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION @extschema@.rtrec_swing_refresh() IS
 	'refresh every pending Swing neighbour list now (the background worker does this within about a second); returns lists rewritten';
+
+-------------------------------------------------------------------------------
+-- Recommendations
+-------------------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.rtrec_recommend(user_id bigint, n integer DEFAULT 20,
+											category_id bigint DEFAULT NULL,
+											exclude_seen boolean DEFAULT true)
+RETURNS TABLE (item_id bigint, score double precision, reason text)
+AS 'MODULE_PATHNAME', 'rtrec_recommend'
+LANGUAGE C STABLE CALLED ON NULL INPUT
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION @extschema@.rtrec_recommend(bigint, integer, bigint, boolean) IS
+	'the n best items for a user right now, ranked; reason says why (swing:<item>, cf:<item>, c2i:<category>, trending)';
+
+CREATE FUNCTION @extschema@.rtrec_candidates(user_id bigint, n integer DEFAULT 1000)
+RETURNS TABLE (item_id bigint, source text, score double precision)
+AS 'MODULE_PATHNAME', 'rtrec_candidates'
+LANGUAGE C STABLE CALLED ON NULL INPUT
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION @extschema@.rtrec_candidates(bigint, integer) IS
+	'the candidate pool of a user before ranking: each item with its strongest source (swing, cf, c2i, trending) and that source''s score';
+
+CREATE FUNCTION rtrec.trending(p_category bigint, p_n integer)
+RETURNS TABLE (item_id bigint, score double precision)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	ref_ts timestamptz := (SELECT max(s.last_ts) FROM rtrec.item_state s);
+BEGIN
+	PERFORM rtrec.check_n('rtrec_trending', p_n, 10000);
+	-- trend of every item decayed to one reference time, the newest event
+	RETURN QUERY
+	SELECT t.item_id, rtrec.decay_value(t.trend_log2, ref_ts, d.half_life_s)
+	  FROM rtrec.trending_items t
+	  JOIN rtrec.items i ON i.item_id = t.item_id AND i.available, rtrec.decay d
+	 WHERE t.category_id IS NOT DISTINCT FROM p_category
+	 ORDER BY t.rank
+	 LIMIT p_n;
+END
+$$;
+
+CREATE FUNCTION @extschema@.rtrec_trending(category_id bigint DEFAULT NULL, n integer DEFAULT 20)
+RETURNS TABLE (item_id bigint, score double precision)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT t.item_id, t.score FROM rtrec.trending($1, $2) t $$;
+COMMENT ON FUNCTION @extschema@.rtrec_trending(bigint, integer) IS
+	'the most trending available items (of a category, or of all), trend decayed to the newest event time; from a cache at most trending_refresh_s old (200 per category, 1000 overall)';
 
 -------------------------------------------------------------------------------
 -- Privileges: administrative functions are the owner's

@@ -224,7 +224,8 @@ rtrec_events_truncate(PG_FUNCTION_ARGS)
 		elog(ERROR, "SPI_connect failed");
 	if (SPI_execute("TRUNCATE rtrec.user_state, rtrec.item_state, "
 					"rtrec.user_category_state, rtrec.user_item_state, "
-					"rtrec.swing_queue, rtrec.swing_neighbors",
+					"rtrec.swing_queue, rtrec.swing_neighbors, rtrec.cf_neighbors, "
+					"rtrec.trending_items",
 					false, 0) != SPI_OK_UTILITY)
 		elog(ERROR, "could not truncate the rtrec state tables");
 	SPI_finish();

@@ -30,7 +30,25 @@ typedef struct RtrecSettings
 	int			swing_max_items_per_user;
 	int			swing_neighbors;
 	int			candidates;
+	int			trigger_items;
+	double		trigger_decay;
+	int			c2i_categories;
+	int			c2i_items_per_category;
+	double		trending_refresh_s;
 } RtrecSettings;
+
+/* Weights of the linear ranker, from rtrec.model_weights */
+typedef struct RtrecModelWeights
+{
+	double		swing;
+	double		cf;
+	double		category;
+	double		last_category;
+	double		trend;
+	double		freshness;
+} RtrecModelWeights;
+
+extern const RtrecModelWeights *RtrecGetModelWeights(void);
 
 extern const RtrecSettings *RtrecGetSettings(void);
 

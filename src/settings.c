@@ -43,7 +43,9 @@ static bool cache_valid = false;
 static uint64 invalidations = 0;
 static Oid	config_relid = InvalidOid;
 static Oid	event_types_relid = InvalidOid;
+static Oid	model_weights_relid = InvalidOid;
 static RtrecSettings settings;
+static RtrecModelWeights model_weights;
 static EventWeight *weights = NULL;
 static int	n_weights = 0;
 
@@ -52,7 +54,8 @@ void		RtrecSettingsInit(void);
 static void
 relcache_callback(Datum arg, Oid relid)
 {
-	if (relid == InvalidOid || relid == config_relid || relid == event_types_relid)
+	if (relid == InvalidOid || relid == config_relid || relid == event_types_relid ||
+		relid == model_weights_relid)
 	{
 		cache_valid = false;
 		invalidations++;
@@ -144,6 +147,33 @@ store_setting(const char *name, double value)
 		settings.swing_neighbors = (int) value;
 	else if (strcmp(name, "candidates") == 0)
 		settings.candidates = (int) value;
+	else if (strcmp(name, "trigger_items") == 0)
+		settings.trigger_items = (int) value;
+	else if (strcmp(name, "trigger_decay") == 0)
+		settings.trigger_decay = value;
+	else if (strcmp(name, "c2i_categories") == 0)
+		settings.c2i_categories = (int) value;
+	else if (strcmp(name, "c2i_items_per_category") == 0)
+		settings.c2i_items_per_category = (int) value;
+	else if (strcmp(name, "trending_refresh_s") == 0)
+		settings.trending_refresh_s = value;
+}
+
+static void
+store_model_weight(const char *name, double value)
+{
+	if (strcmp(name, "swing") == 0)
+		model_weights.swing = value;
+	else if (strcmp(name, "cf") == 0)
+		model_weights.cf = value;
+	else if (strcmp(name, "category") == 0)
+		model_weights.category = value;
+	else if (strcmp(name, "last_category") == 0)
+		model_weights.last_category = value;
+	else if (strcmp(name, "trend") == 0)
+		model_weights.trend = value;
+	else if (strcmp(name, "freshness") == 0)
+		model_weights.freshness = value;
 }
 
 static int	weights_allocated = 0;
@@ -184,6 +214,7 @@ load_cache(void)
 
 	config_relid = rtrec_table_oid("config");
 	event_types_relid = rtrec_table_oid("event_types");
+	model_weights_relid = rtrec_table_oid("model_weights");
 
 	/* defaults, in case a row is missing */
 	settings.half_life_s = 86400;
@@ -195,10 +226,17 @@ load_cache(void)
 	settings.swing_max_items_per_user = 1000;
 	settings.swing_neighbors = 100;
 	settings.candidates = 1000;
+	settings.trigger_items = 20;
+	settings.trigger_decay = 0.9;
+	settings.c2i_categories = 5;
+	settings.c2i_items_per_category = 50;
+	settings.trending_refresh_s = 5;
+	memset(&model_weights, 0, sizeof(model_weights));
 
 	old = MemoryContextSwitchTo(cache_context);
 	scan_named_values(config_relid, store_setting);
 	scan_named_values(event_types_relid, store_weight);
+	scan_named_values(model_weights_relid, store_model_weight);
 	MemoryContextSwitchTo(old);
 	if (n_weights > 1)
 		qsort(weights, n_weights, sizeof(EventWeight), compare_event_weights);
@@ -213,6 +251,14 @@ RtrecGetSettings(void)
 	if (!cache_valid)
 		load_cache();
 	return &settings;
+}
+
+const RtrecModelWeights *
+RtrecGetModelWeights(void)
+{
+	if (!cache_valid)
+		load_cache();
+	return &model_weights;
 }
 
 bool
@@ -232,7 +278,8 @@ RtrecLookupEventWeight(const char *event_type, double *weight)
 }
 
 /*
- * AFTER ... FOR EACH STATEMENT trigger on rtrec.config and rtrec.event_types:
+ * AFTER ... FOR EACH STATEMENT trigger on rtrec.config, rtrec.event_types and
+ * rtrec.model_weights:
  * makes every backend drop its cache once this transaction commits.
  */
 PG_FUNCTION_INFO_V1(rtrec_settings_changed);

@@ -248,31 +248,109 @@ intersect_sorted(const int64 *a, int na, const int64 *b, int nb, int64 *out)
 	return n;
 }
 
-/*
- * Scores the neighbours of item_id from its kept users and returns the best
- * k (k <= 0: all), palloc'd in the caller's memory context.  work is a
- * scratch context, deleted here.
- */
+/* Where the user counts |U_j| of CF candidates come from */
+typedef void (*UserCountSource) (const void *source, const int64 *items, int n, int *counts);
+
+/* Takes the top k (k <= 0: all) of all[0..n-1] into a copy in context */
 static int
-score_neighbors(int64 item_id, SwingUser *users, int n_users, int k,
-				const RtrecSettings *cfg, MemoryContext work, MemoryContext caller,
-				SwingNeighbor **result)
+take_top(SwingNeighbor *all, int n, int k, MemoryContext context, SwingNeighbor **out)
 {
-	int64	   *common;
-	int			longest = 1;
-	HASHCTL		ctl;
-	HTAB	   *scores;
+	int			n_out;
+
+	if (n > 1)
+		qsort(all, n, sizeof(SwingNeighbor), compare_neighbors);
+	n_out = (k > 0) ? Min(k, n) : n;
+	*out = MemoryContextAlloc(context, sizeof(SwingNeighbor) * Max(1, n_out));
+	memcpy(*out, all, sizeof(SwingNeighbor) * n_out);
+	return n_out;
+}
+
+static SwingNeighbor *
+hash_to_array(HTAB *table, int *n)
+{
+	SwingNeighbor *all = palloc(sizeof(SwingNeighbor) * Max(1, hash_get_num_entries(table)));
 	HASH_SEQ_STATUS seq;
 	ScoreEntry *entry;
-	SwingNeighbor *all;
-	int			n_all = 0;
-	int			n_out;
+
+	*n = 0;
+	hash_seq_init(&seq, table);
+	while ((entry = hash_seq_search(&seq)) != NULL)
+	{
+		all[*n].item_id = entry->item_id;
+		all[*n].score = entry->score;
+		(*n)++;
+	}
+	return all;
+}
+
+static HTAB *
+score_table(const char *name, MemoryContext context)
+{
+	HASHCTL		ctl;
 
 	memset(&ctl, 0, sizeof(ctl));
 	ctl.keysize = sizeof(int64);
 	ctl.entrysize = sizeof(ScoreEntry);
-	ctl.hcxt = work;
-	scores = hash_create("rtrec swing scores", 256, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	ctl.hcxt = context;
+	return hash_create(name, 256, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+}
+
+static void
+add_score(HTAB *table, int64 item_id, double value)
+{
+	bool		found;
+	ScoreEntry *entry = hash_search(table, &item_id, HASH_ENTER, &found);
+
+	entry->score = found ? entry->score + value : value;
+}
+
+/*
+ * Cosine item-CF over the same kept users: co(i, j) / sqrt(|kept U_i| |U_j|)
+ * for the CF_POOL items that co-occur with i most often (ties: smaller id).
+ * Bounding the pool bounds the |U_j| look-ups; both the incremental and the
+ * bulk paths use the same rule, so their lists agree.
+ */
+#define CF_POOL 1000
+
+static SwingNeighbor *
+cosine_scores(HTAB *cooc, int n_kept, UserCountSource source, const void *source_arg, int *n)
+{
+	SwingNeighbor *all = hash_to_array(cooc, n);
+	int64	   *items;
+	int		   *counts;
+	int			n_pool;
+
+	if (*n > 1)
+		qsort(all, *n, sizeof(SwingNeighbor), compare_neighbors);
+	n_pool = Min(*n, CF_POOL);
+	items = palloc(sizeof(int64) * Max(1, n_pool));
+	counts = palloc(sizeof(int) * Max(1, n_pool));
+	for (int c = 0; c < n_pool; c++)
+		items[c] = all[c].item_id;
+	if (n_pool > 0)
+		source(source_arg, items, n_pool, counts);
+	for (int c = 0; c < n_pool; c++)
+		all[c].score = all[c].score / sqrt((double) n_kept * Max(1, counts[c]));
+	*n = n_pool;
+	return all;
+}
+
+/*
+ * Scores the neighbours of item_id from its kept users: Swing, and cosine
+ * CF when lists->cf is wanted.  Results go to the caller's memory context;
+ * work is a scratch context, deleted here.
+ */
+static void
+score_neighbors(int64 item_id, SwingUser *users, int n_users, int k,
+				const RtrecSettings *cfg, MemoryContext work, MemoryContext caller,
+				UserCountSource source, const void *source_arg, NeighborLists *lists)
+{
+	HTAB	   *swing = score_table("rtrec swing scores", work);
+	HTAB	   *cooc = score_table("rtrec co-occurrence", work);
+	int64	   *common;
+	int			longest = 1;
+	SwingNeighbor *all;
+	int			n_all;
 
 	for (int u = 0; u < n_users; u++)
 		longest = Max(longest, users[u].n_items);
@@ -284,6 +362,9 @@ score_neighbors(int64 item_id, SwingUser *users, int n_users, int k,
 	for (int a = 0; a < n_users; a++)
 	{
 		CHECK_FOR_INTERRUPTS();
+		for (int c = 0; source != NULL && c < users[a].n_items; c++)
+			if (users[a].items[c] != item_id)
+				add_score(cooc, users[a].items[c], 1.0);
 		for (int b = a + 1; b < n_users; b++)
 		{
 			int			n_common = intersect_sorted(users[a].items, users[a].n_items,
@@ -294,42 +375,69 @@ score_neighbors(int64 item_id, SwingUser *users, int n_users, int k,
 				continue;		/* only i itself in common */
 			term = users[a].weight * users[b].weight / (cfg->swing_alpha + n_common);
 			for (int c = 0; c < n_common; c++)
-			{
-				bool		found;
-
-				if (common[c] == item_id)
-					continue;
-				entry = hash_search(scores, &common[c], HASH_ENTER, &found);
-				entry->score = found ? entry->score + term : term;
-			}
+				if (common[c] != item_id)
+					add_score(swing, common[c], term);
 		}
 	}
 
-	all = palloc(sizeof(SwingNeighbor) * Max(1, hash_get_num_entries(scores)));
-	hash_seq_init(&seq, scores);
-	while ((entry = hash_seq_search(&seq)) != NULL)
+	all = hash_to_array(swing, &n_all);
+	lists->n_swing = take_top(all, n_all, k, caller, &lists->swing);
+	lists->n_cf = 0;
+	lists->cf = NULL;
+	if (source != NULL)
 	{
-		all[n_all].item_id = entry->item_id;
-		all[n_all].score = entry->score;
-		n_all++;
+		all = cosine_scores(cooc, n_users, source, source_arg, &n_all);
+		lists->n_cf = take_top(all, n_all, k, caller, &lists->cf);
 	}
-	qsort(all, n_all, sizeof(SwingNeighbor), compare_neighbors);
-	n_out = (k > 0) ? Min(k, n_all) : n_all;
-
 	MemoryContextSwitchTo(caller);
-	*result = palloc(sizeof(SwingNeighbor) * Max(1, n_out));
-	memcpy(*result, all, sizeof(SwingNeighbor) * n_out);
 	MemoryContextDelete(work);
-	return n_out;
+}
+
+/* |U_j| of the given items, read through SPI */
+static SPIPlanPtr counts_plan = NULL;
+
+static void
+user_counts_from_spi(const void *unused, const int64 *items, int n, int *counts)
+{
+	Datum	   *elems = palloc(sizeof(Datum) * n);
+	Datum		args[1];
+
+	if (counts_plan == NULL)
+	{
+		Oid			types[1] = {INT8ARRAYOID};
+
+		counts_plan = prepare_kept("SELECT u.ord::int4, (SELECT count(DISTINCT s.user_id)::int4"
+								   "   FROM rtrec.user_item_state s WHERE s.item_id = u.item_id)"
+								   " FROM unnest($1::int8[]) WITH ORDINALITY AS u(item_id, ord)",
+								   1, types);
+	}
+	for (int c = 0; c < n; c++)
+	{
+		elems[c] = Int64GetDatum(items[c]);
+		counts[c] = 1;
+	}
+	args[0] = PointerGetDatum(construct_array(elems, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	if (SPI_execute_plan(counts_plan, args, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not count the users of CF candidates");
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		bool		isnull;
+		int			ord = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull));
+		int			count = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2, &isnull));
+
+		if (ord >= 1 && ord <= n)
+			counts[ord - 1] = count;
+	}
+	SPI_freetuptable(SPI_tuptable);
 }
 
 /*
- * Swing neighbours of item_id, best first, at most k of them (k <= 0: all),
- * read from the state tables through SPI.  Result palloc'd in the current
- * memory context.
+ * Neighbour lists of item_id, best first, at most k each (k <= 0: all), read
+ * from the state tables through SPI; with_cf: also the cosine CF list.
+ * Results palloc'd in the current memory context.
  */
-int
-RtrecSwingCompute(int64 item_id, int k, SwingNeighbor **result)
+void
+RtrecNeighborsCompute(int64 item_id, int k, bool with_cf, NeighborLists *lists)
 {
 	const RtrecSettings *cfg = RtrecGetSettings();
 	MemoryContext work = AllocSetContextCreate(CurrentMemoryContext, "rtrec swing",
@@ -338,7 +446,8 @@ RtrecSwingCompute(int64 item_id, int k, SwingNeighbor **result)
 	SwingUser  *users;
 	int			n_users = kept_users(item_id, cfg, &users);
 
-	return score_neighbors(item_id, users, n_users, k, cfg, work, caller, result);
+	score_neighbors(item_id, users, n_users, k, cfg, work, caller,
+					with_cf ? user_counts_from_spi : NULL, NULL, lists);
 }
 
 /* ---- the whole interaction graph in memory, for bulk work ---- */
@@ -497,21 +606,23 @@ RtrecSwingGraphLoad(void)
 	return g;
 }
 
-int
-RtrecSwingGraphItemCount(const SwingGraph *graph)
+/* |U_j| of the given items, from a loaded graph */
+static void
+user_counts_from_graph(const void *source, const int64 *items, int n, int *counts)
 {
-	return graph->n_items;
+	const SwingGraph *g = source;
+
+	for (int c = 0; c < n; c++)
+	{
+		int			idx = find_index(g->item_ids, g->n_items, items[c]);
+
+		counts[c] = idx < 0 ? 1 : g->item_start[idx + 1] - g->item_start[idx];
+	}
 }
 
-int64
-RtrecSwingGraphItem(const SwingGraph *graph, int index)
-{
-	return graph->item_ids[index];
-}
-
-/* Same as RtrecSwingCompute, from a loaded graph */
-int
-RtrecSwingComputeFromGraph(const SwingGraph *g, int64 item_id, int k, SwingNeighbor **result)
+/* Same as RtrecNeighborsCompute (with CF), from a loaded graph */
+void
+RtrecNeighborsComputeFromGraph(const SwingGraph *g, int64 item_id, int k, NeighborLists *lists)
 {
 	const RtrecSettings *cfg = RtrecGetSettings();
 	MemoryContext work = AllocSetContextCreate(CurrentMemoryContext, "rtrec swing",
@@ -519,28 +630,30 @@ RtrecSwingComputeFromGraph(const SwingGraph *g, int64 item_id, int k, SwingNeigh
 	MemoryContext caller = MemoryContextSwitchTo(work);
 	int			idx = find_index(g->item_ids, g->n_items, item_id);
 	int			n_kept = 0;
-	SwingUser  *kept;
+	SwingUser  *kept = NULL;
 
-	if (idx < 0)
-		return score_neighbors(item_id, NULL, 0, k, cfg, work, caller, result);
-	kept = palloc(sizeof(SwingUser) * Max(1, Min(g->item_start[idx + 1] - g->item_start[idx],
-												 cfg->swing_max_users_per_item)));
-	for (int p = g->item_start[idx]; p < g->item_start[idx + 1] &&
-		 n_kept < cfg->swing_max_users_per_item; p++)
+	if (idx >= 0)
 	{
-		int			u = g->item_users[p];
-		int			n_items = g->user_start[u + 1] - g->user_start[u];
-		SwingUser  *su;
+		kept = palloc(sizeof(SwingUser) * Max(1, Min(g->item_start[idx + 1] - g->item_start[idx],
+													 cfg->swing_max_users_per_item)));
+		for (int p = g->item_start[idx]; p < g->item_start[idx + 1] &&
+			 n_kept < cfg->swing_max_users_per_item; p++)
+		{
+			int			u = g->item_users[p];
+			int			n_items = g->user_start[u + 1] - g->user_start[u];
+			SwingUser  *su;
 
-		if (n_items < cfg->swing_min_items_per_user || n_items > cfg->swing_max_items_per_user)
-			continue;
-		su = &kept[n_kept++];
-		su->user_id = g->user_ids[u];
-		su->items = &g->items[g->user_start[u]];
-		su->n_items = n_items;
-		su->weight = pow((double) n_items + cfg->swing_user_alpha, -cfg->swing_user_beta);
+			if (n_items < cfg->swing_min_items_per_user || n_items > cfg->swing_max_items_per_user)
+				continue;
+			su = &kept[n_kept++];
+			su->user_id = g->user_ids[u];
+			su->items = &g->items[g->user_start[u]];
+			su->n_items = n_items;
+			su->weight = pow((double) n_items + cfg->swing_user_alpha, -cfg->swing_user_beta);
+		}
 	}
-	return score_neighbors(item_id, kept, n_kept, k, cfg, work, caller, result);
+	score_neighbors(item_id, kept, n_kept, k, cfg, work, caller,
+					user_counts_from_graph, g, lists);
 }
 
 /*
@@ -552,8 +665,7 @@ Datum
 rtrec_swing_compute(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	SwingNeighbor *neighbors;
-	int			n;
+	NeighborLists lists;
 	int			k;
 
 	if (PG_ARGISNULL(0))
@@ -562,30 +674,49 @@ rtrec_swing_compute(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	n = RtrecSwingCompute(PG_GETARG_INT64(0), k, &neighbors);
-	for (int r = 0; r < n; r++)
+	RtrecNeighborsCompute(PG_GETARG_INT64(0), k, false, &lists);
+	for (int r = 0; r < lists.n_swing; r++)
 	{
 		Datum		values[2];
 		bool		nulls[2] = {false, false};
 
-		values[0] = Int64GetDatum(neighbors[r].item_id);
-		values[1] = Float8GetDatum(neighbors[r].score);
+		values[0] = Int64GetDatum(lists.swing[r].item_id);
+		values[1] = Float8GetDatum(lists.swing[r].score);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	SPI_finish();
 	return (Datum) 0;
 }
 
+static void
+emit_list(ReturnSetInfo *rsinfo, int64 item_id, const char *kind,
+		  const SwingNeighbor *list, int n)
+{
+	for (int r = 0; r < n; r++)
+	{
+		Datum		values[5];
+		bool		nulls[5] = {false, false, false, false, false};
+
+		values[0] = Int64GetDatum(item_id);
+		values[1] = CStringGetTextDatum(kind);
+		values[2] = Int64GetDatum(list[r].item_id);
+		values[3] = Float8GetDatum(list[r].score);
+		values[4] = Int32GetDatum(r + 1);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+}
+
 /*
- * rtrec.swing_compute_part(part, parts, n) -> (item_id, neighbor_id, score,
- * rank): the exact top-n lists of every item whose position in item order
+ * rtrec.neighbors_compute_part(part, parts, n) -> (item_id, kind,
+ * neighbor_id, score, rank): the exact top-n Swing ('swing') and cosine
+ * ('cf') lists of every item whose position in item order
  * is part modulo parts, from one in-memory load of the interaction graph.
  * rtrec_rebuild runs the parts as a UNION ALL, which PostgreSQL spreads over
  * parallel workers (Parallel Append).
  */
-PG_FUNCTION_INFO_V1(rtrec_swing_compute_part);
+PG_FUNCTION_INFO_V1(rtrec_neighbors_compute_part);
 Datum
-rtrec_swing_compute_part(PG_FUNCTION_ARGS)
+rtrec_neighbors_compute_part(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	int			part = PG_GETARG_INT32(0);
@@ -608,20 +739,11 @@ rtrec_swing_compute_part(PG_FUNCTION_ARGS)
 	for (int i = part; i < graph->n_items; i += parts)
 	{
 		MemoryContext old = MemoryContextSwitchTo(per_item);
-		SwingNeighbor *list;
-		int			n = RtrecSwingComputeFromGraph(graph, graph->item_ids[i], k, &list);
+		NeighborLists lists;
 
-		for (int r = 0; r < n; r++)
-		{
-			Datum		values[4];
-			bool		nulls[4] = {false, false, false, false};
-
-			values[0] = Int64GetDatum(graph->item_ids[i]);
-			values[1] = Int64GetDatum(list[r].item_id);
-			values[2] = Float8GetDatum(list[r].score);
-			values[3] = Int32GetDatum(r + 1);
-			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-		}
+		RtrecNeighborsComputeFromGraph(graph, graph->item_ids[i], k, &lists);
+		emit_list(rsinfo, graph->item_ids[i], "swing", lists.swing, lists.n_swing);
+		emit_list(rsinfo, graph->item_ids[i], "cf", lists.cf, lists.n_cf);
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(per_item);
 	}

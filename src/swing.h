@@ -15,20 +15,28 @@ typedef struct SwingNeighbor
 	double		score;
 } SwingNeighbor;
 
-/* swing.c: exact neighbours of one item, best first, at most k (k <= 0: all) */
-extern int	RtrecSwingCompute(int64 item_id, int k, SwingNeighbor **result);
+/* An item's neighbour lists, best first */
+typedef struct NeighborLists
+{
+	SwingNeighbor *swing;		/* Swing s(i, j) */
+	int			n_swing;
+	SwingNeighbor *cf;			/* cosine co-occurrence over the same users */
+	int			n_cf;
+} NeighborLists;
+
+/* swing.c: exact lists of one item, at most k each (k <= 0: all) */
+extern void RtrecNeighborsCompute(int64 item_id, int k, bool with_cf, NeighborLists *lists);
 
 typedef struct SwingGraph SwingGraph;
 
 /* swing.c: the whole (user, item) graph in memory, for passes over many items */
 extern SwingGraph *RtrecSwingGraphLoad(void);
-extern int	RtrecSwingGraphItemCount(const SwingGraph *graph);
-extern int64 RtrecSwingGraphItem(const SwingGraph *graph, int index);
-extern int	RtrecSwingComputeFromGraph(const SwingGraph *graph, int64 item_id, int k,
-									   SwingNeighbor **result);
+extern void RtrecNeighborsComputeFromGraph(const SwingGraph *graph, int64 item_id, int k,
+										   NeighborLists *lists);
 
 /* swing_refresh.c: drains up to max_rows queue rows; returns items refreshed */
 extern int64 RtrecSwingRefresh(int max_rows);
+extern void RtrecRefreshTrending(void);
 
 /* worker.c: makes sure this database's refresh worker runs (cheap, rate-limited) */
 extern void RtrecSwingWorkerEnsure(void);

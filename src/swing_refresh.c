@@ -76,8 +76,79 @@ lock_neighbors(void)
 		elog(ERROR, "could not lock rtrec.swing_neighbors");
 }
 
+/* Rows for one of the neighbour tables, filled list by list */
+typedef struct ListRows
+{
+	Datum	   *owner;
+	Datum	   *neighbor;
+	Datum	   *score;
+	Datum	   *rank;
+	int			n;
+} ListRows;
+
+static void
+list_rows_init(ListRows *rows, int capacity)
+{
+	rows->owner = palloc(sizeof(Datum) * Max(1, capacity));
+	rows->neighbor = palloc(sizeof(Datum) * Max(1, capacity));
+	rows->score = palloc(sizeof(Datum) * Max(1, capacity));
+	rows->rank = palloc(sizeof(Datum) * Max(1, capacity));
+	rows->n = 0;
+}
+
+static void
+list_rows_add(ListRows *rows, int64 owner, const SwingNeighbor *list, int n)
+{
+	for (int r = 0; r < n; r++)
+	{
+		rows->owner[rows->n] = Int64GetDatum(owner);
+		rows->neighbor[rows->n] = Int64GetDatum(list[r].item_id);
+		rows->score[rows->n] = Float8GetDatum(list[r].score);
+		rows->rank[rows->n] = Int32GetDatum(r + 1);
+		rows->n++;
+	}
+}
+
+static void
+list_rows_store(ListRows *rows, SPIPlanPtr plan)
+{
+	Datum		args[4];
+
+	if (rows->n == 0)
+		return;
+	args[0] = PointerGetDatum(construct_array(rows->owner, rows->n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	args[1] = PointerGetDatum(construct_array(rows->neighbor, rows->n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	args[2] = PointerGetDatum(construct_array(rows->score, rows->n, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	args[3] = PointerGetDatum(construct_array(rows->rank, rows->n, INT4OID, 4, true, TYPALIGN_INT));
+	if (SPI_execute_plan(plan, args, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not store neighbour lists");
+}
+
+static SPIPlanPtr delete_cf_plan = NULL;
+static SPIPlanPtr insert_cf_plan = NULL;
+
+static void
+prepare_rewrite_plans(void)
+{
+	Oid			del_types[1] = {INT8ARRAYOID};
+	Oid			ins_types[4] = {INT8ARRAYOID, INT8ARRAYOID, FLOAT8ARRAYOID, INT4ARRAYOID};
+
+	if (delete_plan != NULL)
+		return;
+	delete_plan = prepare_kept("DELETE FROM rtrec.swing_neighbors WHERE item_id = ANY($1)",
+							   1, del_types);
+	delete_cf_plan = prepare_kept("DELETE FROM rtrec.cf_neighbors WHERE item_id = ANY($1)",
+								  1, del_types);
+	insert_plan = prepare_kept("INSERT INTO rtrec.swing_neighbors (item_id, neighbor_id, score, rank)"
+							   " SELECT * FROM unnest($1::int8[], $2::int8[], $3::float8[], $4::int4[])",
+							   4, ins_types);
+	insert_cf_plan = prepare_kept("INSERT INTO rtrec.cf_neighbors (item_id, neighbor_id, score, rank)"
+								  " SELECT * FROM unnest($1::int8[], $2::int8[], $3::float8[], $4::int4[])",
+								  4, ins_types);
+}
+
 /*
- * Recomputes and stores the neighbour lists of items[0..n-1].  The caller
+ * Recomputes and stores the Swing and CF lists of items[0..n-1].  The caller
  * holds the swing_neighbors lock.
  */
 static void
@@ -89,59 +160,35 @@ rewrite_neighbors(const int64 *items, int n)
 														ALLOCSET_DEFAULT_SIZES);
 	SwingGraph *graph = (n >= GRAPH_THRESHOLD) ? RtrecSwingGraphLoad() : NULL;
 
-	if (delete_plan == NULL)
-	{
-		Oid			del_types[1] = {INT8ARRAYOID};
-		Oid			ins_types[4] = {INT8ARRAYOID, INT8ARRAYOID, FLOAT8ARRAYOID, INT4ARRAYOID};
-
-		delete_plan = prepare_kept("DELETE FROM rtrec.swing_neighbors WHERE item_id = ANY($1)",
-								   1, del_types);
-		insert_plan = prepare_kept("INSERT INTO rtrec.swing_neighbors (item_id, neighbor_id, score, rank)"
-								   " SELECT * FROM unnest($1::int8[], $2::int8[], $3::float8[], $4::int4[])",
-								   4, ins_types);
-	}
-
+	prepare_rewrite_plans();
 	for (int start = 0; start < n; start += REWRITE_CHUNK)
 	{
 		int			count = Min(REWRITE_CHUNK, n - start);
 		MemoryContext old = MemoryContextSwitchTo(chunk_context);
-		int			cap = count * cfg->swing_neighbors;
-		Datum	   *owner = palloc(sizeof(Datum) * cap);
-		Datum	   *neighbor = palloc(sizeof(Datum) * cap);
-		Datum	   *score = palloc(sizeof(Datum) * cap);
-		Datum	   *rank = palloc(sizeof(Datum) * cap);
-		int			rows = 0;
-		Datum		args[4];
+		ListRows	swing_rows;
+		ListRows	cf_rows;
+		Datum		args[1];
 
+		list_rows_init(&swing_rows, count * cfg->swing_neighbors);
+		list_rows_init(&cf_rows, count * cfg->swing_neighbors);
 		for (int k = 0; k < count; k++)
 		{
-			SwingNeighbor *list;
-			int			len;
+			NeighborLists lists;
 
 			CHECK_FOR_INTERRUPTS();
 			if (graph != NULL)
-				len = RtrecSwingComputeFromGraph(graph, items[start + k], cfg->swing_neighbors, &list);
+				RtrecNeighborsComputeFromGraph(graph, items[start + k], cfg->swing_neighbors, &lists);
 			else
-				len = RtrecSwingCompute(items[start + k], cfg->swing_neighbors, &list);
-			for (int r = 0; r < len; r++)
-			{
-				owner[rows] = Int64GetDatum(items[start + k]);
-				neighbor[rows] = Int64GetDatum(list[r].item_id);
-				score[rows] = Float8GetDatum(list[r].score);
-				rank[rows] = Int32GetDatum(r + 1);
-				rows++;
-			}
+				RtrecNeighborsCompute(items[start + k], cfg->swing_neighbors, true, &lists);
+			list_rows_add(&swing_rows, items[start + k], lists.swing, lists.n_swing);
+			list_rows_add(&cf_rows, items[start + k], lists.cf, lists.n_cf);
 		}
 		args[0] = int8_array(items + start, count);
-		if (SPI_execute_plan(delete_plan, args, NULL, false, 0) != SPI_OK_DELETE)
-			elog(ERROR, "could not delete old Swing neighbours");
-		args[0] = PointerGetDatum(construct_array(owner, rows, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-		args[1] = PointerGetDatum(construct_array(neighbor, rows, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-		args[2] = PointerGetDatum(construct_array(score, rows, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-		args[3] = PointerGetDatum(construct_array(rank, rows, INT4OID, 4, true, TYPALIGN_INT));
-		if (rows > 0 &&
-			SPI_execute_plan(insert_plan, args, NULL, false, 0) != SPI_OK_INSERT)
-			elog(ERROR, "could not store Swing neighbours");
+		if (SPI_execute_plan(delete_plan, args, NULL, false, 0) != SPI_OK_DELETE ||
+			SPI_execute_plan(delete_cf_plan, args, NULL, false, 0) != SPI_OK_DELETE)
+			elog(ERROR, "could not delete old neighbour lists");
+		list_rows_store(&swing_rows, insert_plan);
+		list_rows_store(&cf_rows, insert_cf_plan);
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(chunk_context);
 	}
@@ -207,9 +254,18 @@ RtrecSwingRefresh(int max_rows)
 	return n;
 }
 
+/* Rewrites the trending cache (rtrec.trending_items) */
+void
+RtrecRefreshTrending(void)
+{
+	if (SPI_execute("SELECT rtrec.refresh_trending()", false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not refresh rtrec.trending_items");
+}
+
 /*
  * rtrec_swing_refresh() -> bigint: drains the whole queue now, in the
- * caller's transaction (tests, or right after a bulk load).  Returns the
+ * caller's transaction (tests, or right after a bulk load), and refreshes
+ * the trending cache.  Returns the
  * number of neighbour lists rewritten.
  */
 PG_FUNCTION_INFO_V1(rtrec_swing_refresh);
@@ -228,6 +284,7 @@ rtrec_swing_refresh(PG_FUNCTION_ARGS)
 		total += n;
 		CommandCounterIncrement();
 	} while (n > 0);
+	RtrecRefreshTrending();
 	SPI_finish();
 	PG_RETURN_INT64(total);
 }

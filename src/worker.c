@@ -11,7 +11,8 @@
  * most one runs per database (a second one exits at once).
  *
  * The worker drains rtrec.swing_queue every 100 ms (at once while there is
- * work) and exits after a minute with nothing to do, so that an idle
+ * work), rewrites the trending cache at most every trending_refresh_s while
+ * events arrive, and exits after a minute with nothing to do, so that an idle
  * database can be dropped; the next event starts it again.  Its only state
  * is the queue table, so crashes and restarts lose nothing.  It exits for
  * good (code 0) when the extension is dropped.
@@ -107,6 +108,8 @@ rtrec_worker_main(Datum main_arg)
 	Oid			role;
 	LOCKTAG		tag;
 	TimestampTz last_work;
+	TimestampTz last_trending;
+	bool		trending_due = true;	/* refresh once at start */
 
 	memcpy(&role, MyBgworkerEntry->bgw_extra, sizeof(role));
 	pqsignal(SIGTERM, die);
@@ -118,11 +121,12 @@ rtrec_worker_main(Datum main_arg)
 	if (LockAcquire(&tag, ExclusiveLock, true, true) == LOCKACQUIRE_NOT_AVAIL)
 		proc_exit(0);			/* another worker serves this database */
 
-	last_work = GetCurrentTimestamp();
+	last_work = last_trending = GetCurrentTimestamp();
 	for (;;)
 	{
 		int64		refreshed = 0;
 		bool		installed;
+		bool		refresh_trending;
 
 		CHECK_FOR_INTERRUPTS();
 		SetCurrentStatementStartTimestamp();
@@ -135,6 +139,17 @@ rtrec_worker_main(Datum main_arg)
 			if (SPI_connect() != SPI_OK_CONNECT)
 				elog(ERROR, "SPI_connect failed");
 			refreshed = RtrecSwingRefresh(WORKER_BATCH_ROWS);
+			trending_due = trending_due || refreshed > 0;
+			refresh_trending = trending_due &&
+				TimestampDifferenceExceeds(last_trending, GetCurrentTimestamp(),
+										   (int) (RtrecGetSettings()->trending_refresh_s * 1000));
+			if (refresh_trending)
+			{
+				pgstat_report_activity(STATE_RUNNING, "rtrec: refreshing trending items");
+				RtrecRefreshTrending();
+				last_trending = GetCurrentTimestamp();
+				trending_due = false;
+			}
 			SPI_finish();
 		}
 		PopActiveSnapshot();
@@ -148,7 +163,8 @@ rtrec_worker_main(Datum main_arg)
 			last_work = GetCurrentTimestamp();
 			continue;
 		}
-		if (TimestampDifferenceExceeds(last_work, GetCurrentTimestamp(), WORKER_IDLE_EXIT_MS))
+		if (!trending_due &&
+			TimestampDifferenceExceeds(last_work, GetCurrentTimestamp(), WORKER_IDLE_EXIT_MS))
 			proc_exit(0);
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 WORKER_NAP_MS, PG_WAIT_EXTENSION);
