@@ -139,10 +139,13 @@ CREATE TABLE rtrec.items (
 		CHECK (price OPERATOR(pg_catalog.>=) 0 AND price OPERATOR(pg_catalog.<>) 'NaN'::numeric),
 	brand text,
 	available boolean NOT NULL DEFAULT true,
-	attrs jsonb
+	attrs jsonb,
+	auto_registered boolean NOT NULL DEFAULT false
 );
 COMMENT ON TABLE rtrec.items IS
-	'the item catalog; an event for an unknown item registers it here with category NULL';
+	'the item catalog; an event for an unknown item registers it here with category NULL (auto_registered), and a later INSERT of that item fills the row in';
+COMMENT ON COLUMN rtrec.items.auto_registered IS
+	'true while the row only exists because an event named the item; an INSERT of the item then updates this row instead of failing';
 
 CREATE TABLE rtrec.users (
 	user_id bigint PRIMARY KEY,
@@ -515,6 +518,12 @@ BEGIN
 				  HINT = 'Set it back to its default with UPDATE instead.';
 	END IF;
 	IF TG_OP = 'INSERT' THEN
+		-- an INSERT of a known setting (pg_restore does that) sets its value
+		IF EXISTS (SELECT 1 FROM rtrec.config c WHERE c.name = NEW.name) THEN
+			UPDATE rtrec.config c SET value = NEW.value, description = NEW.description
+			 WHERE c.name = NEW.name;
+			RETURN NULL;
+		END IF;
 		RAISE EXCEPTION 'unknown setting "%"', NEW.name
 			USING ERRCODE = 'undefined_object',
 				  HINT = 'rtrec.config lists every setting; change one with UPDATE.';
@@ -577,9 +586,36 @@ BEGIN
 			USING ERRCODE = 'invalid_parameter_value',
 				  HINT = 'Weights must be finite and >= 0; 0 stores events without counting them.';
 	END IF;
+	IF TG_OP = 'INSERT' AND EXISTS (SELECT 1 FROM rtrec.event_types t WHERE t.event_type = NEW.event_type) THEN
+		-- an INSERT of a known type (pg_restore does that) sets its weight
+		UPDATE rtrec.event_types t SET weight = NEW.weight WHERE t.event_type = NEW.event_type;
+		RETURN NULL;
+	END IF;
 	RETURN NEW;
 END
 $$;
+
+-- an INSERT of an item that an event registered fills in the registered row
+CREATE FUNCTION rtrec.items_fill_registered() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF NEW.auto_registered THEN
+		RETURN NEW;
+	END IF;
+	UPDATE rtrec.items i
+	   SET category_id = NEW.category_id, price = NEW.price, brand = NEW.brand,
+		   available = NEW.available, attrs = NEW.attrs, auto_registered = false
+	 WHERE i.item_id = NEW.item_id AND i.auto_registered;
+	IF FOUND THEN
+		RETURN NULL;
+	END IF;
+	RETURN NEW;
+END
+$$;
+CREATE TRIGGER items_fill_registered BEFORE INSERT ON rtrec.items
+	FOR EACH ROW EXECUTE FUNCTION rtrec.items_fill_registered();
 
 CREATE TRIGGER config_validate BEFORE INSERT OR UPDATE OR DELETE ON rtrec.config
 	FOR EACH ROW EXECUTE FUNCTION rtrec.config_validate();
@@ -593,6 +629,12 @@ BEGIN
 	IF TG_OP = 'DELETE' THEN
 		RAISE EXCEPTION 'ranker feature "%" cannot be deleted', OLD.feature
 			USING ERRCODE = 'object_in_use', HINT = 'Set its weight to 0 to switch it off.';
+	END IF;
+	IF TG_OP = 'INSERT' AND EXISTS (SELECT 1 FROM rtrec.model_weights m WHERE m.feature = NEW.feature) THEN
+		-- an INSERT of a known feature (pg_restore does that) sets its weight
+		UPDATE rtrec.model_weights m SET weight = NEW.weight, description = NEW.description
+		 WHERE m.feature = NEW.feature;
+		RETURN NULL;
 	END IF;
 	IF TG_OP = 'INSERT' OR NEW.feature IS DISTINCT FROM OLD.feature THEN
 		RAISE EXCEPTION 'unknown ranker feature "%"', NEW.feature
@@ -629,8 +671,8 @@ BEGIN
 	-- SHARE blocks new events until we commit; DELETE (not TRUNCATE) so that
 	-- readers of the state are never blocked or deadlocked by a rebuild
 	LOCK TABLE rtrec.events IN SHARE MODE;
-	INSERT INTO rtrec.items (item_id)
-		SELECT DISTINCT e.item_id FROM rtrec.events e
+	INSERT INTO rtrec.items (item_id, auto_registered)
+		SELECT DISTINCT e.item_id, true FROM rtrec.events e
 		 WHERE NOT EXISTS (SELECT 1 FROM rtrec.items i WHERE i.item_id = e.item_id)
 		ORDER BY 1
 		ON CONFLICT DO NOTHING;
@@ -867,6 +909,18 @@ SET search_path = pg_catalog, pg_temp
 AS $$ SELECT t.item_id, t.score FROM rtrec.trending($1, $2) t $$;
 COMMENT ON FUNCTION @extschema@.rtrec_trending(bigint, integer) IS
 	'the most trending available items (of a category, or of all), trend decayed to the newest event time; from a cache at most trending_refresh_s old (200 per category, 1000 overall)';
+
+-------------------------------------------------------------------------------
+-- pg_dump: what users wrote is dumped; derived state is not (rebuild it after
+-- a restore with SELECT rtrec_rebuild(), see README)
+-------------------------------------------------------------------------------
+SELECT pg_catalog.pg_extension_config_dump('rtrec.config', '');
+SELECT pg_catalog.pg_extension_config_dump('rtrec.event_types', '');
+SELECT pg_catalog.pg_extension_config_dump('rtrec.model_weights', '');
+SELECT pg_catalog.pg_extension_config_dump('rtrec.items', '');
+SELECT pg_catalog.pg_extension_config_dump('rtrec.users', '');
+SELECT pg_catalog.pg_extension_config_dump('rtrec.events', '');
+SELECT pg_catalog.pg_extension_config_dump('rtrec.events_event_id_seq', '');
 
 -------------------------------------------------------------------------------
 -- Privileges: administrative functions are the owner's

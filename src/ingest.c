@@ -584,8 +584,8 @@ register_items(ItemCatalog *cat, int64 *missing, int n_missing)
 		return;
 	add_array_param(&params, INT8OID, elems, NULL, n);
 	if (register_plan == NULL)
-		register_plan = prepare_saved("INSERT INTO rtrec.items (item_id)"
-									  " SELECT k FROM unnest($1::int8[]) AS k"
+		register_plan = prepare_saved("INSERT INTO rtrec.items (item_id, auto_registered)"
+									  " SELECT k, true FROM unnest($1::int8[]) AS k"
 									  " ON CONFLICT (item_id) DO NOTHING", &params);
 	if (SPI_execute_plan(register_plan, params.values, params.nulls, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not register new items in rtrec.items");
