@@ -29,6 +29,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
 
 #include "compat.h"
 #include "rtrec.h"
@@ -249,7 +250,15 @@ RtrecSwingRefresh(int max_rows)
 											   SPI_tuptable->tupdesc, 1, &isnull));
 	}
 	SPI_freetuptable(SPI_tuptable);
+
+	/*
+	 * The lists must be computed from a snapshot that sees at least what the
+	 * drain saw (the events behind the rows it deleted): the reads below run
+	 * read-only on the active snapshot, so take a fresh one.
+	 */
+	PushActiveSnapshot(GetTransactionSnapshot());
 	rewrite_neighbors(items, (int) n);
+	PopActiveSnapshot();
 	pfree(items);
 	return n;
 }
