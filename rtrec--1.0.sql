@@ -911,6 +911,47 @@ COMMENT ON FUNCTION @extschema@.rtrec_trending(bigint, integer) IS
 	'the most trending available items (of a category, or of all), trend decayed to the newest event time; from a cache at most trending_refresh_s old (200 per category, 1000 overall)';
 
 -------------------------------------------------------------------------------
+-- Monitoring
+-------------------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.rtrec_stats()
+RETURNS TABLE (metric text, value double precision, description text)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT 'events_estimate', greatest(c.reltuples, 0)::float8, 'rows in rtrec.events (planner estimate, cheap)'
+	  FROM pg_class c WHERE c.oid = 'rtrec.events'::regclass
+	UNION ALL
+	SELECT 'users', (SELECT count(DISTINCT user_id) FROM rtrec.user_state)::float8, 'users with interactions'
+	UNION ALL
+	SELECT 'items', (SELECT count(DISTINCT item_id) FROM rtrec.item_state)::float8, 'items with interactions'
+	UNION ALL
+	SELECT 'catalog_items', (SELECT count(*) FROM rtrec.items)::float8, 'rows in rtrec.items'
+	UNION ALL
+	SELECT 'swing_queue', (SELECT count(*) FROM rtrec.swing_queue)::float8,
+		   'events whose neighbour lists wait for the refresh worker'
+	UNION ALL
+	SELECT 'swing_queue_age_s',
+		   coalesce(extract(epoch FROM now() - (SELECT min(queued_at) FROM rtrec.swing_queue)), 0)::float8,
+		   'age of the oldest queued event, seconds (staleness bound of stored lists)'
+	UNION ALL
+	SELECT 'worker_running',
+		   (SELECT count(*) FROM pg_stat_activity
+			 WHERE backend_type = 'rtrec swing refresher' AND datname = current_database())::float8,
+		   '1 while this database''s refresh worker runs (it exits after a minute idle)'
+	UNION ALL
+	SELECT 'state_rows_per_key',
+		   (SELECT count(*)::float8 / greatest(1, count(DISTINCT item_id)) FROM rtrec.item_state),
+		   'item_state rows per item (writer slots); rtrec_rebuild() compacts to 1'
+	UNION ALL
+	SELECT 'bytes_' || c.relname, pg_total_relation_size(c.oid)::float8, 'size of rtrec.' || c.relname || ' with indexes'
+	  FROM pg_class c
+	 WHERE c.relnamespace = 'rtrec'::regnamespace AND c.relkind = 'r'
+$$;
+COMMENT ON FUNCTION @extschema@.rtrec_stats() IS
+	'counts, pending refresh work, worker state and table sizes, for monitoring';
+
+-------------------------------------------------------------------------------
 -- pg_dump: what users wrote is dumped; derived state is not (rebuild it after
 -- a restore with SELECT rtrec_rebuild(), see README)
 -------------------------------------------------------------------------------
