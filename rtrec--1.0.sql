@@ -243,6 +243,14 @@ CREATE TABLE rtrec.swing_queue (
 COMMENT ON TABLE rtrec.swing_queue IS
 	'events whose Swing neighbour lists are not yet refreshed (drained within about a second by the refresh worker)';
 
+-- items whose registration an event left to a concurrent transaction; if
+-- that one rolls back, the refresher registers them (rare)
+CREATE TABLE rtrec.pending_items (
+	item_id bigint NOT NULL
+);
+COMMENT ON TABLE rtrec.pending_items IS
+	'items named by events while another transaction was registering them; the refresh worker makes sure they are in rtrec.items';
+
 CREATE TABLE rtrec.swing_neighbors (
 	item_id bigint NOT NULL,
 	neighbor_id bigint NOT NULL,
@@ -360,7 +368,7 @@ FROM (
 		pg_catalog.max(last_ts) AS last_ts,
 		(pg_catalog.array_agg(last_item_id ORDER BY last_ts DESC, last_event_id DESC))[1] AS last_item_id,
 		(pg_catalog.array_agg(last_category_id ORDER BY last_ts DESC, last_event_id DESC))[1] AS last_category_id,
-		pg_catalog.max(last_event_id) AS last_event_id
+		(pg_catalog.array_agg(last_event_id ORDER BY last_ts DESC, last_event_id DESC))[1] AS last_event_id
 	FROM rtrec.user_state
 	GROUP BY user_id
 ) s;
@@ -617,6 +625,24 @@ $$;
 CREATE TRIGGER items_fill_registered BEFORE INSERT ON rtrec.items
 	FOR EACH ROW EXECUTE FUNCTION rtrec.items_fill_registered();
 
+-- settings, weights and event types are edited row by row, never emptied
+CREATE FUNCTION rtrec.reject_truncate() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	RAISE EXCEPTION 'rtrec.% cannot be truncated', TG_TABLE_NAME
+		USING ERRCODE = 'object_in_use',
+			  HINT = 'Change rows with UPDATE; every row is needed by rtrec.';
+END
+$$;
+CREATE TRIGGER config_reject_truncate BEFORE TRUNCATE ON rtrec.config
+	FOR EACH STATEMENT EXECUTE FUNCTION rtrec.reject_truncate();
+CREATE TRIGGER event_types_reject_truncate BEFORE TRUNCATE ON rtrec.event_types
+	FOR EACH STATEMENT EXECUTE FUNCTION rtrec.reject_truncate();
+CREATE TRIGGER model_weights_reject_truncate BEFORE TRUNCATE ON rtrec.model_weights
+	FOR EACH STATEMENT EXECUTE FUNCTION rtrec.reject_truncate();
+
 CREATE TRIGGER config_validate BEFORE INSERT OR UPDATE OR DELETE ON rtrec.config
 	FOR EACH ROW EXECUTE FUNCTION rtrec.config_validate();
 CREATE TRIGGER config_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON rtrec.config
@@ -668,9 +694,10 @@ DECLARE
 	k integer := (SELECT value FROM rtrec.config WHERE name = 'swing_neighbors');
 	parts integer;
 BEGIN
-	-- SHARE blocks new events until we commit; DELETE (not TRUNCATE) so that
+	-- SHARE ROW EXCLUSIVE blocks new events and other rebuilds until we
+	-- commit; DELETE (not TRUNCATE) so that
 	-- readers of the state are never blocked or deadlocked by a rebuild
-	LOCK TABLE rtrec.events IN SHARE MODE;
+	LOCK TABLE rtrec.events IN SHARE ROW EXCLUSIVE MODE;
 	INSERT INTO rtrec.items (item_id, auto_registered)
 		SELECT DISTINCT e.item_id, true FROM rtrec.events e
 		 WHERE NOT EXISTS (SELECT 1 FROM rtrec.items i WHERE i.item_id = e.item_id)
@@ -698,6 +725,7 @@ BEGIN
 	-- once (CREATE TABLE AS may run its query in parallel; INSERT may not)
 	LOCK TABLE rtrec.swing_neighbors IN SHARE ROW EXCLUSIVE MODE;
 	DELETE FROM rtrec.swing_queue;
+	DELETE FROM rtrec.pending_items;
 	DELETE FROM rtrec.swing_neighbors;
 	parts := greatest(1, least(8, current_setting('max_parallel_workers_per_gather')::integer + 1));
 	SET LOCAL parallel_setup_cost = 0;
@@ -789,6 +817,7 @@ AS $$
 	SELECT DISTINCT 'items', e.item_id::text, NULL::text, 'registered'
 	  FROM rtrec.events e
 	 WHERE NOT EXISTS (SELECT 1 FROM rtrec.items i WHERE i.item_id = e.item_id)
+	   AND NOT EXISTS (SELECT 1 FROM rtrec.pending_items p WHERE p.item_id = e.item_id)
 	ORDER BY 1, 2
 $$;
 COMMENT ON FUNCTION @extschema@.rtrec_verify() IS

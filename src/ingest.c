@@ -129,6 +129,23 @@ require_trigger(FunctionCallInfo fcinfo, const char *name)
 				 errhint("It is installed on rtrec.events by CREATE EXTENSION rtrec.")));
 }
 
+/*
+ * The triggers write derived state with the extension owner's rights, so
+ * they refuse to fire on anything but rtrec.events.
+ */
+static void
+require_events_relation(TriggerData *trigdata, const char *name)
+{
+	Relation	rel = trigdata->tg_relation;
+
+	if (RelationGetNamespace(rel) != get_namespace_oid(RTREC_SCHEMA, true) ||
+		strcmp(RelationGetRelationName(rel), "events") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("%s() fired on relation \"%s\"", name, RelationGetRelationName(rel)),
+				 errhint("It may only be a trigger on rtrec.events.")));
+}
+
 static void
 null_column_error(const char *column, const char *hint)
 {
@@ -163,6 +180,7 @@ rtrec_events_check(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("rtrec.events_check() must be fired BEFORE INSERT FOR EACH ROW")));
+	require_events_relation(trigdata, "rtrec.events_check");
 
 	tuple = trigdata->tg_trigtuple;
 	desc = RelationGetDescr(trigdata->tg_relation);
@@ -220,11 +238,12 @@ Datum
 rtrec_events_truncate(PG_FUNCTION_ARGS)
 {
 	require_trigger(fcinfo, "rtrec.events_truncate");
+	require_events_relation((TriggerData *) fcinfo->context, "rtrec.events_truncate");
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	if (SPI_execute("TRUNCATE rtrec.user_state, rtrec.item_state, "
 					"rtrec.user_category_state, rtrec.user_item_state, "
-					"rtrec.swing_queue, rtrec.swing_neighbors, rtrec.cf_neighbors, "
+					"rtrec.swing_queue, rtrec.pending_items, rtrec.swing_neighbors, rtrec.cf_neighbors, "
 					"rtrec.trending_items",
 					false, 0) != SPI_OK_UTILITY)
 		elog(ERROR, "could not truncate the rtrec state tables");
@@ -566,7 +585,9 @@ prepare_saved(const char *sql, ParamList *params)
 /*
  * Registers items missing from rtrec.items (category NULL).  An item that
  * another transaction is registering right now (seen with a dirty snapshot)
- * is left to it, so that we never wait on its uncommitted catalog row.
+ * is left to it, so that we never wait on its uncommitted catalog row; it is
+ * noted in rtrec.pending_items, and the refresher registers it should that
+ * transaction roll back.
  */
 static void
 register_items(ItemCatalog *cat, int64 *missing, int n_missing)
@@ -576,18 +597,27 @@ register_items(ItemCatalog *cat, int64 *missing, int n_missing)
 	int			n = 0;
 	ParamList	params = {0};
 
+	Datum	   *left = palloc(sizeof(Datum) * n_missing);
+	int			n_left = 0;
+
 	InitDirtySnapshot(dirty);
 	for (int i = 0; i < n_missing; i++)
+	{
 		if (!item_catalog_lookup(cat, &dirty, missing[i], NULL, NULL))
 			elems[n++] = Int64GetDatum(missing[i]);
-	if (n == 0)
-		return;
+		else if (TransactionIdIsValid(dirty.xmin))
+			left[n_left++] = Int64GetDatum(missing[i]);	/* being inserted */
+	}
 	add_array_param(&params, INT8OID, elems, NULL, n);
+	add_array_param(&params, INT8OID, left, NULL, n_left);
 	if (register_plan == NULL)
-		register_plan = prepare_saved("INSERT INTO rtrec.items (item_id, auto_registered)"
+		register_plan = prepare_saved("WITH p AS (INSERT INTO rtrec.pending_items (item_id)"
+									  "            SELECT unnest($2::int8[]))"
+									  " INSERT INTO rtrec.items (item_id, auto_registered)"
 									  " SELECT k, true FROM unnest($1::int8[]) AS k"
 									  " ON CONFLICT (item_id) DO NOTHING", &params);
-	if (SPI_execute_plan(register_plan, params.values, params.nulls, false, 0) != SPI_OK_INSERT)
+	if (n + n_left > 0 &&
+		SPI_execute_plan(register_plan, params.values, params.nulls, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not register new items in rtrec.items");
 }
 
@@ -724,6 +754,7 @@ rtrec_events_apply(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("rtrec.events_apply() must be fired AFTER INSERT FOR EACH STATEMENT with REFERENCING NEW TABLE")));
+	require_events_relation(trigdata, "rtrec.events_apply");
 
 	store = trigdata->tg_newtable;
 	find_event_columns(trigdata->tg_relation, &cols);

@@ -18,6 +18,7 @@
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "access/tableam.h"
+#include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
@@ -106,8 +107,12 @@ scan_named_values(Oid relid, void (*store) (const char *name, double value))
 						RelationGetRelationName(rel)),
 				 errhint("Reinstall the extension.")));
 
-	/* the statement's snapshot: works in parallel workers too */
-	snapshot = RegisterSnapshot(ActiveSnapshotSet() ? GetActiveSnapshot() : GetTransactionSnapshot());
+	/*
+	 * The latest snapshot, so that a reload after an invalidation sees the
+	 * change behind it; a parallel worker may not take one and uses the
+	 * statement's (and does not keep the result, see load_cache).
+	 */
+	snapshot = RegisterSnapshot(IsInParallelMode() ? GetActiveSnapshot() : GetLatestSnapshot());
 	scan = table_beginscan(rel, snapshot, 0, NULL);
 	slot = table_slot_create(rel, NULL);
 	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
@@ -241,8 +246,11 @@ load_cache(void)
 	if (n_weights > 1)
 		qsort(weights, n_weights, sizeof(EventWeight), compare_event_weights);
 
-	/* an invalidation that arrived while we read means: read again next time */
-	cache_valid = (invalidations == invalidations_before);
+	/*
+	 * An invalidation that arrived while we read means: read again next time.
+	 * So does a read with a statement snapshot, which may predate a change.
+	 */
+	cache_valid = (invalidations == invalidations_before) && !IsInParallelMode();
 }
 
 const RtrecSettings *

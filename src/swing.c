@@ -602,7 +602,8 @@ RtrecSwingGraphLoad(void)
 		g->item_users[p] = find_index(g->user_ids, g->n_users, pairs[p].user_id);
 	}
 	g->item_start[g->n_items] = (int) n_pairs;
-	pfree(pairs);
+	if (pairs != NULL)
+		pfree(pairs);
 	return g;
 }
 

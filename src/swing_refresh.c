@@ -69,10 +69,17 @@ int8_array(const int64 *values, int n)
 	return PointerGetDatum(arr);
 }
 
+/*
+ * Serializes writers of the neighbour lists.  rtrec.events is locked first,
+ * as every other rtrec path does (INSERT, TRUNCATE, rtrec_rebuild), so that
+ * a refresh never holds state-table locks that a TRUNCATE waits for while
+ * waiting for the TRUNCATE itself.
+ */
 static void
 lock_neighbors(void)
 {
-	if (SPI_execute("LOCK TABLE rtrec.swing_neighbors IN SHARE ROW EXCLUSIVE MODE",
+	if (SPI_execute("LOCK TABLE rtrec.events IN ACCESS SHARE MODE", false, 0) != SPI_OK_UTILITY ||
+		SPI_execute("LOCK TABLE rtrec.swing_neighbors IN SHARE ROW EXCLUSIVE MODE",
 					false, 0) != SPI_OK_UTILITY)
 		elog(ERROR, "could not lock rtrec.swing_neighbors");
 }
@@ -197,6 +204,21 @@ rewrite_neighbors(const int64 *items, int n)
 }
 
 /*
+ * Registers the items that an event left to a concurrent transaction (see
+ * register_items in ingest.c).  Waiting here for such a transaction is safe:
+ * it never waits for the refresher.
+ */
+static void
+register_pending_items(void)
+{
+	if (SPI_execute("WITH p AS (DELETE FROM rtrec.pending_items RETURNING item_id)"
+					" INSERT INTO rtrec.items (item_id, auto_registered)"
+					" SELECT DISTINCT item_id, true FROM p ORDER BY 1"
+					" ON CONFLICT (item_id) DO NOTHING", false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not register pending items");
+}
+
+/*
  * Drains up to max_rows rows of rtrec.swing_queue and rewrites the lists
  * they dirty.  Returns the number of lists rewritten (0: queue was empty).
  */
@@ -235,6 +257,7 @@ RtrecSwingRefresh(int max_rows)
 	}
 
 	lock_neighbors();
+	register_pending_items();
 	args[0] = Int32GetDatum(max_rows);
 	args[1] = Int32GetDatum(cfg->swing_min_items_per_user);
 	args[2] = Int32GetDatum(Min(cfg->swing_max_items_per_user, PG_INT32_MAX / 4));
