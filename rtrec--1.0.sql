@@ -281,7 +281,7 @@ CREATE TABLE rtrec.trending_items (
 );
 CREATE INDEX trending_items_category_idx ON rtrec.trending_items (category_id, rank);
 COMMENT ON TABLE rtrec.trending_items IS
-	'cache of the most trending available items per category (category_id NULL: all categories); refreshed within trending_refresh_s while events arrive';
+	'cache of the most trending items per category (category_id NULL: all categories), available or not (readers filter); refreshed within trending_refresh_s while events arrive';
 
 CREATE FUNCTION rtrec.swing_compute(item_id bigint, n integer)
 RETURNS TABLE (neighbor_id bigint, score double precision)
@@ -306,7 +306,7 @@ AS $$
 	WITH t AS (
 		SELECT s.item_id, i.category_id, rtrec.log2_sum(s.trend_log2) AS l
 		  FROM rtrec.item_state s
-		  JOIN rtrec.items i ON i.item_id = s.item_id AND i.available
+		  JOIN rtrec.items i ON i.item_id = s.item_id
 		 GROUP BY s.item_id, i.category_id
 	), ranked AS (
 		SELECT category_id, item_id, l,
@@ -967,7 +967,7 @@ AS $$
 	SELECT 'worker_running',
 		   (SELECT count(*) FROM pg_stat_activity
 			 WHERE backend_type = 'rtrec swing refresher' AND datname = current_database())::float8,
-		   '1 while this database''s refresh worker runs (it exits after a minute idle)'
+		   '1 while this database''s refresh worker runs (it exits after 3 s idle)'
 	UNION ALL
 	SELECT 'state_rows_per_key',
 		   (SELECT count(*)::float8 / greatest(1, count(DISTINCT item_id)) FROM rtrec.item_state),

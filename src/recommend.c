@@ -688,6 +688,7 @@ rtrec_recommend(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 	cfg = RtrecGetSettings();
 	req.pool_size = Max(cfg->candidates, req.n);
+	RtrecSwingWorkerEnsure();	/* queued work left by a crash gets a worker */
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	call_context = AllocSetContextCreate(CurrentMemoryContext, "rtrec recommend",

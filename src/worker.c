@@ -12,8 +12,9 @@
  *
  * The worker drains rtrec.swing_queue every 100 ms (at once while there is
  * work), rewrites the trending cache at most every trending_refresh_s while
- * events arrive, and exits after a minute with nothing to do, so that an idle
- * database can be dropped; the next event starts it again.  Its only state
+ * events arrive, and exits after 3 s with nothing to do, so that DROP DATABASE
+ * (which waits 5 s for other sessions) works on an idle database; the next
+ * event starts it again.  Its only state
  * is the queue table, so crashes and restarts lose nothing.  It exits for
  * good (code 0) when the extension is dropped.
  *
@@ -43,7 +44,7 @@
 #include "swing.h"
 
 #define WORKER_NAP_MS		100
-#define WORKER_IDLE_EXIT_MS	60000
+#define WORKER_IDLE_EXIT_MS	3000
 #define WORKER_BATCH_ROWS	5000
 #define ENSURE_INTERVAL_MS	1000
 
