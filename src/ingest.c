@@ -571,15 +571,9 @@ static const char *apply_sql =
 ") SELECT 1";
 
 static SPIPlanPtr
-prepare_saved(const char *sql, ParamList *params)
+prepare_batch_plan(const char *sql, ParamList *params)
 {
-	SPIPlanPtr	plan = SPI_prepare(sql, params->n, params->types);
-
-	if (plan == NULL)
-		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-	if (SPI_keepplan(plan) != 0)
-		elog(ERROR, "SPI_keepplan failed");
-	return plan;
+	return RtrecPrepareKept(sql, params->n, params->types);
 }
 
 /*
@@ -611,7 +605,7 @@ register_items(ItemCatalog *cat, int64 *missing, int n_missing)
 	add_array_param(&params, INT8OID, elems, NULL, n);
 	add_array_param(&params, INT8OID, left, NULL, n_left);
 	if (register_plan == NULL)
-		register_plan = prepare_saved("WITH p AS (INSERT INTO rtrec.pending_items (item_id)"
+		register_plan = prepare_batch_plan("WITH p AS (INSERT INTO rtrec.pending_items (item_id)"
 									  "            SELECT unnest($2::int8[]))"
 									  " INSERT INTO rtrec.items (item_id, auto_registered)"
 									  " SELECT k, true FROM unnest($1::int8[]) AS k"
@@ -657,7 +651,7 @@ apply_batch(IngestEvent **events, int n)
 
 	RtrecSwingWorkerEnsure();
 	if (apply_plan == NULL)
-		apply_plan = prepare_saved(apply_sql, &params);
+		apply_plan = prepare_batch_plan(apply_sql, &params);
 	if (SPI_execute_plan(apply_plan, params.values, params.nulls, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not update the rtrec state tables");
 }

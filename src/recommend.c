@@ -117,18 +117,6 @@ static SPIPlanPtr categories_plan = NULL;
 static SPIPlanPtr trending_plan = NULL;
 static SPIPlanPtr attributes_plan = NULL;
 
-static SPIPlanPtr
-prepare_kept(const char *sql, int nargs, Oid *argtypes)
-{
-	SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
-
-	if (plan == NULL)
-		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-	if (SPI_keepplan(plan) != 0)
-		elog(ERROR, "SPI_keepplan failed");
-	return plan;
-}
-
 static void
 prepare_plans(void)
 {
@@ -138,45 +126,35 @@ prepare_plans(void)
 
 	if (attributes_plan != NULL)
 		return;
-	history_plan = prepare_kept(
+	history_plan = RtrecPrepareKept(
 								"SELECT item_id, max(last_ts), sum(weight_sum) FROM rtrec.user_item_state"
 								" WHERE user_id = $1 GROUP BY item_id", 1, int8_arg);
-	user_plan = prepare_kept(
+	user_plan = RtrecPrepareKept(
 							 "SELECT (array_agg(last_category_id ORDER BY last_ts DESC, last_event_id DESC))[1],"
 							 "       (array_agg(last_category_id ORDER BY last_ts DESC, last_event_id DESC))[1] IS NOT NULL,"
 							 "       max(last_ts)"
 							 "  FROM rtrec.user_state WHERE user_id = $1 HAVING count(*) > 0", 1, int8_arg);
-	neighbors_plan = prepare_kept(
+	neighbors_plan = RtrecPrepareKept(
 								  "SELECT 0, item_id, neighbor_id, score FROM rtrec.swing_neighbors WHERE item_id = ANY($1)"
 								  " UNION ALL "
 								  "SELECT 1, item_id, neighbor_id, score FROM rtrec.cf_neighbors WHERE item_id = ANY($1)",
 								  1, array_arg);
-	categories_plan = prepare_kept(
+	categories_plan = RtrecPrepareKept(
 								   "SELECT category_id, rtrec.log2_sum(affinity_log2) AS l"
 								   "  FROM rtrec.user_category_state WHERE user_id = $1"
 								   " GROUP BY category_id ORDER BY l DESC, category_id", 1, int8_arg);
 	/* $1 categories (ranks <= $2), and overall (ranks <= $4) when $3 */
-	trending_plan = prepare_kept(
+	trending_plan = RtrecPrepareKept(
 								 "SELECT category_id, item_id, trend_log2 FROM rtrec.trending_items"
 								 " WHERE (category_id = ANY($1) AND rank <= $2)"
 								 "    OR ($3 AND category_id IS NULL AND rank <= $4)", 4, trending_args);
-	attributes_plan = prepare_kept(
+	attributes_plan = RtrecPrepareKept(
 								   "SELECT i.item_id, i.category_id, i.available, s.l, s.f"
 								   "  FROM unnest($1::int8[]) AS u(item_id)"
 								   "  JOIN rtrec.items i ON i.item_id = u.item_id"
 								   "  LEFT JOIN LATERAL (SELECT rtrec.log2_sum(st.trend_log2) AS l, min(st.first_ts) AS f"
 								   "                       FROM rtrec.item_state st WHERE st.item_id = i.item_id) s ON true",
 								   1, array_arg);
-}
-
-static Datum
-int8_array(const int64 *values, int n)
-{
-	Datum	   *elems = palloc(sizeof(Datum) * Max(1, n));
-
-	for (int i = 0; i < n; i++)
-		elems[i] = Int64GetDatum(values[i]);
-	return PointerGetDatum(construct_array(elems, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 }
 
 static HTAB *
@@ -309,7 +287,7 @@ generate_from_neighbors(Request *req, const RtrecSettings *cfg)
 		w *= cfg->trigger_decay;
 	}
 
-	arg = int8_array(triggers, n_triggers);
+	arg = RtrecInt8Array(triggers, n_triggers);
 	if (SPI_execute_plan(neighbors_plan, &arg, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read neighbour lists");
 	for (uint64 r = 0; r < SPI_processed; r++)
@@ -384,7 +362,7 @@ generate_from_trending(Request *req, const RtrecSettings *cfg)
 	for (int k = 0; k < n_cats; k++)
 		cat_top[k] = -INFINITY;
 
-	args[0] = int8_array(cats, n_cats);
+	args[0] = RtrecInt8Array(cats, n_cats);
 	args[1] = Int32GetDatum(req->has_category_filter ? 200 : cfg->c2i_items_per_category);
 	args[2] = BoolGetDatum(overall);
 	args[3] = Int32GetDatum(Min(1000, Max(req->pool_size, req->n + 100)));
@@ -518,7 +496,7 @@ load_attributes(Request *req, Candidate **pool, int n)
 
 	for (int k = 0; k < n; k++)
 		ids[k] = pool[k]->item_id;
-	arg = int8_array(ids, n);
+	arg = RtrecInt8Array(ids, n);
 	if (SPI_execute_plan(attributes_plan, &arg, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read candidate attributes");
 	for (uint64 r = 0; r < SPI_processed; r++)

@@ -55,6 +55,11 @@ extern const RtrecSettings *RtrecGetSettings(void);
 /* Weight of an event type; false if the type is unknown */
 extern bool RtrecLookupEventWeight(const char *event_type, double *weight);
 
+/* spi_util.c */
+#include "executor/spi.h"
+extern SPIPlanPtr RtrecPrepareKept(const char *sql, int nargs, Oid *argtypes);
+extern Datum RtrecInt8Array(const int64 *values, int n);
+
 /* decay.c: decayed sums kept as log2(sum of w * 2^(seconds since 2000 / h)) */
 extern double RtrecDecayLog2(double weight, TimestampTz ts, double half_life_s);
 extern double RtrecDecayValue(double l, TimestampTz ts, double half_life_s);

@@ -54,18 +54,6 @@ typedef struct ScoreEntry
 static SPIPlanPtr users_plan = NULL;
 static SPIPlanPtr items_plan = NULL;
 
-static SPIPlanPtr
-prepare_kept(const char *sql, int nargs, Oid *argtypes)
-{
-	SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
-
-	if (plan == NULL)
-		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-	if (SPI_keepplan(plan) != 0)
-		elog(ERROR, "SPI_keepplan failed");
-	return plan;
-}
-
 /* The users of item_id, most recent latest interaction first */
 static int64 *
 fetch_item_users(int64 item_id, int *n_users)
@@ -77,7 +65,7 @@ fetch_item_users(int64 item_id, int *n_users)
 	{
 		Oid			types[1] = {INT8OID};
 
-		users_plan = prepare_kept(
+		users_plan = RtrecPrepareKept(
 								  "SELECT user_id FROM rtrec.user_item_state WHERE item_id = $1"
 								  " GROUP BY user_id ORDER BY max(last_ts) DESC, user_id",
 								  1, types);
@@ -121,7 +109,7 @@ fetch_user_items(const int64 *users, int n, int limit, SwingUser *lists)
 	{
 		Oid			types[2] = {INT8ARRAYOID, INT4OID};
 
-		items_plan = prepare_kept(
+		items_plan = RtrecPrepareKept(
 								  "SELECT u.ord::int4, (SELECT array_agg(d.item_id) FROM"
 								  "  (SELECT DISTINCT s.item_id FROM rtrec.user_item_state s"
 								  "    WHERE s.user_id = u.user_id ORDER BY 1 LIMIT $2) d)"
@@ -406,7 +394,7 @@ user_counts_from_spi(const void *unused, const int64 *items, int n, int *counts)
 	{
 		Oid			types[1] = {INT8ARRAYOID};
 
-		counts_plan = prepare_kept("SELECT u.ord::int4, (SELECT count(DISTINCT s.user_id)::int4"
+		counts_plan = RtrecPrepareKept("SELECT u.ord::int4, (SELECT count(DISTINCT s.user_id)::int4"
 								   "   FROM rtrec.user_item_state s WHERE s.item_id = u.item_id)"
 								   " FROM unnest($1::int8[]) WITH ORDINALITY AS u(item_id, ord)",
 								   1, types);

@@ -44,31 +44,6 @@ static SPIPlanPtr drain_plan = NULL;
 static SPIPlanPtr delete_plan = NULL;
 static SPIPlanPtr insert_plan = NULL;
 
-static SPIPlanPtr
-prepare_kept(const char *sql, int nargs, Oid *argtypes)
-{
-	SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
-
-	if (plan == NULL)
-		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-	if (SPI_keepplan(plan) != 0)
-		elog(ERROR, "SPI_keepplan failed");
-	return plan;
-}
-
-static Datum
-int8_array(const int64 *values, int n)
-{
-	Datum	   *elems = palloc(sizeof(Datum) * Max(1, n));
-	ArrayType  *arr;
-
-	for (int i = 0; i < n; i++)
-		elems[i] = Int64GetDatum(values[i]);
-	arr = construct_array(elems, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
-	pfree(elems);
-	return PointerGetDatum(arr);
-}
-
 /*
  * Serializes writers of the neighbour lists.  rtrec.events is locked first,
  * as every other rtrec path does (INSERT, TRUNCATE, rtrec_rebuild), so that
@@ -143,14 +118,14 @@ prepare_rewrite_plans(void)
 
 	if (delete_plan != NULL)
 		return;
-	delete_plan = prepare_kept("DELETE FROM rtrec.swing_neighbors WHERE item_id = ANY($1)",
+	delete_plan = RtrecPrepareKept("DELETE FROM rtrec.swing_neighbors WHERE item_id = ANY($1)",
 							   1, del_types);
-	delete_cf_plan = prepare_kept("DELETE FROM rtrec.cf_neighbors WHERE item_id = ANY($1)",
+	delete_cf_plan = RtrecPrepareKept("DELETE FROM rtrec.cf_neighbors WHERE item_id = ANY($1)",
 								  1, del_types);
-	insert_plan = prepare_kept("INSERT INTO rtrec.swing_neighbors (item_id, neighbor_id, score, rank)"
+	insert_plan = RtrecPrepareKept("INSERT INTO rtrec.swing_neighbors (item_id, neighbor_id, score, rank)"
 							   " SELECT * FROM unnest($1::int8[], $2::int8[], $3::float8[], $4::int4[])",
 							   4, ins_types);
-	insert_cf_plan = prepare_kept("INSERT INTO rtrec.cf_neighbors (item_id, neighbor_id, score, rank)"
+	insert_cf_plan = RtrecPrepareKept("INSERT INTO rtrec.cf_neighbors (item_id, neighbor_id, score, rank)"
 								  " SELECT * FROM unnest($1::int8[], $2::int8[], $3::float8[], $4::int4[])",
 								  4, ins_types);
 }
@@ -191,7 +166,7 @@ rewrite_neighbors(const int64 *items, int n)
 			list_rows_add(&swing_rows, items[start + k], lists.swing, lists.n_swing);
 			list_rows_add(&cf_rows, items[start + k], lists.cf, lists.n_cf);
 		}
-		args[0] = int8_array(items + start, count);
+		args[0] = RtrecInt8Array(items + start, count);
 		if (SPI_execute_plan(delete_plan, args, NULL, false, 0) != SPI_OK_DELETE ||
 			SPI_execute_plan(delete_cf_plan, args, NULL, false, 0) != SPI_OK_DELETE)
 			elog(ERROR, "could not delete old neighbour lists");
@@ -234,7 +209,7 @@ RtrecSwingRefresh(int max_rows)
 	{
 		Oid			types[3] = {INT4OID, INT4OID, INT4OID};
 
-		drain_plan = prepare_kept(
+		drain_plan = RtrecPrepareKept(
 								  "WITH q AS ("
 								  "  DELETE FROM rtrec.swing_queue WHERE ctid = ANY (ARRAY("
 								  "    SELECT ctid FROM rtrec.swing_queue LIMIT $1))"

@@ -1,0 +1,45 @@
+/*-------------------------------------------------------------------------
+ *
+ * spi_util.c
+ *	  Small SPI helpers shared by rtrec's C files.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "utils/array.h"
+
+#include "rtrec.h"
+
+/*
+ * Prepares a statement once per backend and keeps the plan (the plan cache
+ * replans it when the tables it uses change).  Every statement rtrec runs
+ * names its relations with their schema.
+ */
+SPIPlanPtr
+RtrecPrepareKept(const char *sql, int nargs, Oid *argtypes)
+{
+	SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
+
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	if (SPI_keepplan(plan) != 0)
+		elog(ERROR, "SPI_keepplan failed");
+	return plan;
+}
+
+/* A bigint[] datum of values[0..n-1] */
+Datum
+RtrecInt8Array(const int64 *values, int n)
+{
+	Datum	   *elems = palloc(sizeof(Datum) * Max(1, n));
+	ArrayType  *arr;
+
+	for (int i = 0; i < n; i++)
+		elems[i] = Int64GetDatum(values[i]);
+	arr = construct_array(elems, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
+	pfree(elems);
+	return PointerGetDatum(arr);
+}
