@@ -89,16 +89,18 @@ INSERT INTO rtrec.config (name, value, min_value, max_value, is_integer, descrip
 	('swing_max_items_per_user', 1000, 1, 1e9, true,
 	 'users with more distinct items are ignored by Swing'),
 	('swing_neighbors', 100, 1, 10000, true,
-	 'Swing neighbours kept per item in rtrec.swing_neighbors (top-k)'),
+	 'neighbours kept per item in rtrec.swing_neighbors and rtrec.cf_neighbors (top-k)'),
+	('cf_min_common_users', 2, 1, 1000000, true,
+	 'cosine CF: item pairs with fewer common users are not neighbours (1 keeps single co-occurrences, which are mostly noise on sparse data)'),
 	('candidates', 1000, 1, 100000, true,
 	 'candidate pool size before ranking'),
 	('trigger_items', 20, 1, 1000, true,
 	 'rtrec_recommend: the user''s most recent distinct items whose neighbours become candidates'),
 	('trigger_decay', 0.9, 0.01, 1, false,
 	 'rtrec_recommend: weight of the k-th most recent trigger item is decay^k (1 = no recency preference)'),
-	('c2i_categories', 5, 0, 100, true,
+	('c2i_categories', 10, 0, 100, true,
 	 'rtrec_recommend: the user''s top categories by affinity whose trending items become candidates'),
-	('c2i_items_per_category', 50, 1, 200, true,
+	('c2i_items_per_category', 100, 1, 200, true,
 	 'rtrec_recommend: trending items taken from each of those categories'),
 	('trending_refresh_s', 5, 0.1, 86400, false,
 	 'the worker refreshes rtrec.trending_items at most this often while events arrive');
@@ -114,9 +116,9 @@ COMMENT ON TABLE rtrec.model_weights IS
 INSERT INTO rtrec.model_weights (feature, weight, description) VALUES
 	('swing', 1.0, 'Swing similarity to the user''s recent items, summed with recency weights, scaled to [0, 1] by the best candidate'),
 	('cf', 1.0, 'cosine co-occurrence with the user''s recent items, summed with recency weights, scaled to [0, 1]'),
-	('category', 0.5, 'the user''s decayed affinity to the item''s category, as a share of the top category (0..1)'),
+	('category', 0.5, 'the user''s interest in the item''s category (0..1): half decayed affinity relative to the top category, half share of the recent trigger items'),
 	('last_category', 0.3, '1 when the item is in the category of the user''s last interaction'),
-	('trend', 0.2, 'the item''s trend relative to the most trending candidate (0..1)'),
+	('trend', 0.0, 'the item''s trend relative to the most trending candidate (0..1); trend already shapes the c2i score'),
 	('freshness', 0.0, '2^(-age / half_life_s) of the item''s first interaction, age measured to the newest event');
 
 -------------------------------------------------------------------------------
@@ -899,7 +901,10 @@ CREATE FUNCTION @extschema@.rtrec_recommend(user_id bigint, n integer DEFAULT 20
 RETURNS TABLE (item_id bigint, score double precision, reason text)
 AS 'MODULE_PATHNAME', 'rtrec_recommend'
 LANGUAGE C STABLE CALLED ON NULL INPUT
-SET search_path = pg_catalog, pg_temp;
+SET search_path = pg_catalog, pg_temp
+-- its queries look up ~1000 keys by index; a generic plan may otherwise
+-- prefer scanning a small catalog whole, which costs more under load
+SET enable_seqscan = off;
 COMMENT ON FUNCTION @extschema@.rtrec_recommend(bigint, integer, bigint, boolean) IS
 	'the n best items for a user right now, ranked; reason says why (swing:<item>, cf:<item>, c2i:<category>, trending)';
 
@@ -907,7 +912,8 @@ CREATE FUNCTION @extschema@.rtrec_candidates(user_id bigint, n integer DEFAULT 1
 RETURNS TABLE (item_id bigint, source text, score double precision)
 AS 'MODULE_PATHNAME', 'rtrec_candidates'
 LANGUAGE C STABLE CALLED ON NULL INPUT
-SET search_path = pg_catalog, pg_temp;
+SET search_path = pg_catalog, pg_temp
+SET enable_seqscan = off;
 COMMENT ON FUNCTION @extschema@.rtrec_candidates(bigint, integer) IS
 	'the candidate pool of a user before ranking: each item with its strongest source (swing, cf, c2i, trending) and that source''s score';
 

@@ -274,6 +274,7 @@ SELECT count(*) = (SELECT count(*) FROM rtrec.item_features) AS every_item
 --
 CREATE TEMP TABLE default_top AS SELECT item_id FROM rtrec_recommend(42, 10);
 UPDATE rtrec.model_weights SET weight = 0 WHERE feature <> 'trend';
+UPDATE rtrec.model_weights SET weight = 0.2 WHERE feature = 'trend';
 SELECT feature, weight FROM rtrec.model_weights ORDER BY feature;
 SELECT count(*) AS rows, count(*) FILTER (WHERE reason <> 'trending') AS not_trending
   FROM rtrec_recommend(42, 10);

@@ -80,12 +80,16 @@ typedef struct HistoryItem
 	int64		item_id;
 	TimestampTz last_ts;
 	double		weight_sum;
+	bool		has_category;
+	int64		category_id;
+	double		trigger_weight; /* 0 unless one of the trigger items */
 } HistoryItem;
 
 typedef struct UserCategory
 {
 	int64		category_id;
 	double		affinity_log2;
+	double		share;			/* interest in the category now, 0..1 */
 } UserCategory;
 
 /* Everything known about one request */
@@ -127,8 +131,10 @@ prepare_plans(void)
 	if (attributes_plan != NULL)
 		return;
 	history_plan = RtrecPrepareKept(
-								"SELECT item_id, max(last_ts), sum(weight_sum) FROM rtrec.user_item_state"
-								" WHERE user_id = $1 GROUP BY item_id", 1, int8_arg);
+									"SELECT s.item_id, s.t, s.w, i.category_id FROM"
+									" (SELECT item_id, max(last_ts) AS t, sum(weight_sum) AS w"
+									"    FROM rtrec.user_item_state WHERE user_id = $1 GROUP BY item_id) s"
+									" LEFT JOIN rtrec.items i ON i.item_id = s.item_id", 1, int8_arg);
 	user_plan = RtrecPrepareKept(
 							 "SELECT (array_agg(last_category_id ORDER BY last_ts DESC, last_event_id DESC))[1],"
 							 "       (array_agg(last_category_id ORDER BY last_ts DESC, last_event_id DESC))[1] IS NOT NULL,"
@@ -148,13 +154,15 @@ prepare_plans(void)
 								 "SELECT category_id, item_id, trend_log2 FROM rtrec.trending_items"
 								 " WHERE (category_id = ANY($1) AND rank <= $2)"
 								 "    OR ($3 AND category_id IS NULL AND rank <= $4)", 4, trending_args);
+	/* both sides by index with = ANY: a join to unnest() gets hash-joined over the catalog */
 	attributes_plan = RtrecPrepareKept(
-								   "SELECT i.item_id, i.category_id, i.available, s.l, s.f"
-								   "  FROM unnest($1::int8[]) AS u(item_id)"
-								   "  JOIN rtrec.items i ON i.item_id = u.item_id"
-								   "  LEFT JOIN LATERAL (SELECT rtrec.log2_sum(st.trend_log2) AS l, min(st.first_ts) AS f"
-								   "                       FROM rtrec.item_state st WHERE st.item_id = i.item_id) s ON true",
-								   1, array_arg);
+									   "SELECT i.item_id, i.category_id, i.available, s.l, s.f"
+									   "  FROM rtrec.items i"
+									   "  LEFT JOIN (SELECT st.item_id, rtrec.log2_sum(st.trend_log2) AS l, min(st.first_ts) AS f"
+									   "               FROM rtrec.item_state st WHERE st.item_id = ANY($1)"
+									   "              GROUP BY st.item_id) s ON s.item_id = i.item_id"
+									   " WHERE i.item_id = ANY($1)",
+									   1, array_arg);
 }
 
 static HTAB *
@@ -229,6 +237,9 @@ load_user(Request *req)
 		req->history[r].last_ts = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[r],
 																	SPI_tuptable->tupdesc, 2, &isnull));
 		req->history[r].weight_sum = getfloat8(r, 3, &isnull);
+		req->history[r].category_id = getint8(r, 4, &isnull);
+		req->history[r].has_category = !isnull;
+		req->history[r].trigger_weight = 0;
 		hash_search(req->seen, &req->history[r].item_id, HASH_ENTER, NULL);
 	}
 	SPI_freetuptable(SPI_tuptable);
@@ -258,6 +269,55 @@ load_user(Request *req)
 	SPI_freetuptable(SPI_tuptable);
 }
 
+static int
+compare_category_share(const void *a, const void *b)
+{
+	const UserCategory *x = a;
+	const UserCategory *y = b;
+
+	if (x->share != y->share)
+		return x->share > y->share ? -1 : 1;
+	return (x->category_id > y->category_id) - (x->category_id < y->category_id);
+}
+
+/*
+ * Weighs the trigger items (the k-th most recent gets decay^k, times
+ * 1 + log2 of its event weight) and the user's interest in each category:
+ * half its decayed affinity relative to the top category, half the share of
+ * the trigger weight in it, so that the current session counts as much as
+ * the day's history.  Sorts categories by that interest.
+ */
+static void
+weigh_triggers_and_categories(Request *req, const RtrecSettings *cfg)
+{
+	int			n_triggers = Min(req->n_history, cfg->trigger_items);
+	double		w = 1.0;
+	double		top_affinity = req->n_categories > 0 ? req->categories[0].affinity_log2 : 0;
+	double		top_recent = 0;
+	double	   *recent = palloc0(sizeof(double) * Max(1, req->n_categories));
+
+	for (int t = 0; t < n_triggers; t++)
+	{
+		HistoryItem *h = &req->history[t];
+
+		h->trigger_weight = w * (1.0 + log2(Max(1.0, h->weight_sum)));
+		w *= cfg->trigger_decay;
+		for (int k = 0; h->has_category && k < req->n_categories; k++)
+			if (req->categories[k].category_id == h->category_id)
+			{
+				recent[k] += h->trigger_weight;
+				top_recent = Max(top_recent, recent[k]);
+				break;
+			}
+	}
+	for (int k = 0; k < req->n_categories; k++)
+		req->categories[k].share =
+			0.5 * exp2(req->categories[k].affinity_log2 - top_affinity) +
+			0.5 * (top_recent > 0 ? recent[k] / top_recent : 0);
+	if (req->n_categories > 1)
+		qsort(req->categories, req->n_categories, sizeof(UserCategory), compare_category_share);
+}
+
 /* 2.: neighbours of the trigger items, weighted by recency and weight */
 static void
 generate_from_neighbors(Request *req, const RtrecSettings *cfg)
@@ -266,7 +326,6 @@ generate_from_neighbors(Request *req, const RtrecSettings *cfg)
 	int64	   *triggers;
 	HTAB	   *trigger_weight;
 	Datum		arg;
-	double		w = 1.0;
 	typedef struct
 	{
 		int64		item_id;
@@ -283,8 +342,7 @@ generate_from_neighbors(Request *req, const RtrecSettings *cfg)
 
 		triggers[t] = req->history[t].item_id;
 		tw = hash_search(trigger_weight, &triggers[t], HASH_ENTER, NULL);
-		tw->weight = w * (1.0 + log2(Max(1.0, req->history[t].weight_sum)));
-		w *= cfg->trigger_decay;
+		tw->weight = req->history[t].trigger_weight;
 	}
 
 	arg = RtrecInt8Array(triggers, n_triggers);
@@ -355,7 +413,7 @@ generate_from_trending(Request *req, const RtrecSettings *cfg)
 		for (int k = 0; k < req->n_categories && n_cats < cfg->c2i_categories; k++)
 		{
 			cats[n_cats] = req->categories[k].category_id;
-			cat_share[n_cats] = exp2(req->categories[k].affinity_log2 - req->categories[0].affinity_log2);
+			cat_share[n_cats] = req->categories[k].share;
 			n_cats++;
 		}
 	}
@@ -435,6 +493,7 @@ compare_by_prescore(const void *a, const void *b)
 	return (x->item_id > y->item_id) - (x->item_id < y->item_id);
 }
 
+/* best score first; ties (a cold user scores 0 everywhere): best generator score */
 static int
 compare_by_score(const void *a, const void *b)
 {
@@ -443,7 +502,7 @@ compare_by_score(const void *a, const void *b)
 
 	if (x->score != y->score)
 		return x->score > y->score ? -1 : 1;
-	return (x->item_id > y->item_id) - (x->item_id < y->item_id);
+	return compare_by_prescore(a, b);
 }
 
 /*
@@ -529,7 +588,6 @@ score_pool(Request *req, Candidate **pool, int n, const RtrecSettings *cfg,
 		   const RtrecModelWeights *model)
 {
 	double		top_trend = -INFINITY;
-	double		top_affinity = req->n_categories > 0 ? req->categories[0].affinity_log2 : 0;
 	TimestampTz reference = req->reference_ts;
 
 	for (int k = 0; k < n; k++)
@@ -550,7 +608,7 @@ score_pool(Request *req, Candidate **pool, int n, const RtrecSettings *cfg,
 		for (int j = 0; c->has_category && j < req->n_categories; j++)
 			if (req->categories[j].category_id == c->category_id)
 			{
-				affinity = exp2(req->categories[j].affinity_log2 - top_affinity);
+				affinity = req->categories[j].share;
 				break;
 			}
 		parts[0] = model->swing * c->raw[SOURCE_SWING];
@@ -608,6 +666,7 @@ generate(Request *req, const RtrecSettings *cfg, Candidate ***pool)
 	req->candidates = int64_table("rtrec candidates", sizeof(Candidate), 1024);
 	req->seen = int64_table("rtrec seen", sizeof(int64), 256);
 	load_user(req);
+	weigh_triggers_and_categories(req, cfg);
 	generate_from_neighbors(req, cfg);
 	generate_from_trending(req, cfg);
 	return build_pool(req, pool);

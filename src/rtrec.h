@@ -29,6 +29,7 @@ typedef struct RtrecSettings
 	int			swing_min_items_per_user;
 	int			swing_max_items_per_user;
 	int			swing_neighbors;
+	int			cf_min_common_users;
 	int			candidates;
 	int			trigger_items;
 	double		trigger_decay;

@@ -152,6 +152,8 @@ store_setting(const char *name, double value)
 		settings.swing_neighbors = (int) value;
 	else if (strcmp(name, "candidates") == 0)
 		settings.candidates = (int) value;
+	else if (strcmp(name, "cf_min_common_users") == 0)
+		settings.cf_min_common_users = (int) Min(value, (double) PG_INT32_MAX);
 	else if (strcmp(name, "trigger_items") == 0)
 		settings.trigger_items = (int) value;
 	else if (strcmp(name, "trigger_decay") == 0)
@@ -231,10 +233,11 @@ load_cache(void)
 	settings.swing_max_items_per_user = 1000;
 	settings.swing_neighbors = 100;
 	settings.candidates = 1000;
+	settings.cf_min_common_users = 2;
 	settings.trigger_items = 20;
 	settings.trigger_decay = 0.9;
-	settings.c2i_categories = 5;
-	settings.c2i_items_per_category = 50;
+	settings.c2i_categories = 10;
+	settings.c2i_items_per_category = 100;
 	settings.trending_refresh_s = 5;
 	memset(&model_weights, 0, sizeof(model_weights));
 

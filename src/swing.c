@@ -294,14 +294,17 @@ add_score(HTAB *table, int64 item_id, double value)
 
 /*
  * Cosine item-CF over the same kept users: co(i, j) / sqrt(|kept U_i| |U_j|)
- * for the CF_POOL items that co-occur with i most often (ties: smaller id).
+ * for the CF_POOL items that co-occur with i most often (ties: smaller id),
+ * among those with at least cf_min_common_users common users (single
+ * co-occurrences are mostly noise on sparse data).
  * Bounding the pool bounds the |U_j| look-ups; both the incremental and the
  * bulk paths use the same rule, so their lists agree.
  */
 #define CF_POOL 1000
 
 static SwingNeighbor *
-cosine_scores(HTAB *cooc, int n_kept, UserCountSource source, const void *source_arg, int *n)
+cosine_scores(HTAB *cooc, int n_kept, int min_common, UserCountSource source,
+			  const void *source_arg, int *n)
 {
 	SwingNeighbor *all = hash_to_array(cooc, n);
 	int64	   *items;
@@ -310,6 +313,9 @@ cosine_scores(HTAB *cooc, int n_kept, UserCountSource source, const void *source
 
 	if (*n > 1)
 		qsort(all, *n, sizeof(SwingNeighbor), compare_neighbors);
+	/* sorted by co-occurrence: cut below the minimum number of common users */
+	while (*n > 0 && all[*n - 1].score < min_common)
+		(*n)--;
 	n_pool = Min(*n, CF_POOL);
 	items = palloc(sizeof(int64) * Max(1, n_pool));
 	counts = palloc(sizeof(int) * Max(1, n_pool));
@@ -374,7 +380,7 @@ score_neighbors(int64 item_id, SwingUser *users, int n_users, int k,
 	lists->cf = NULL;
 	if (source != NULL)
 	{
-		all = cosine_scores(cooc, n_users, source, source_arg, &n_all);
+		all = cosine_scores(cooc, n_users, cfg->cf_min_common_users, source, source_arg, &n_all);
 		lists->n_cf = take_top(all, n_all, k, caller, &lists->cf);
 	}
 	MemoryContextSwitchTo(caller);
