@@ -109,14 +109,30 @@ column_number(Relation rel, const char *name)
 	return (AttrNumber) attnum;
 }
 
+/*
+ * Column positions of rtrec.events, looked up by name once per relcache
+ * entry (a changed table descriptor means a rebuilt entry), since the row
+ * trigger needs them for every event.
+ */
 static void
 find_event_columns(Relation rel, EventColumns *cols)
 {
-	cols->event_id = column_number(rel, "event_id");
-	cols->user_id = column_number(rel, "user_id");
-	cols->item_id = column_number(rel, "item_id");
-	cols->event_type = column_number(rel, "event_type");
-	cols->ts = column_number(rel, "ts");
+	static Oid	cached_relid = InvalidOid;
+	static TupleDesc cached_desc = NULL;
+	static EventColumns cached;
+
+	if (RelationGetRelid(rel) != cached_relid || RelationGetDescr(rel) != cached_desc)
+	{
+		cached_relid = InvalidOid;
+		cached.event_id = column_number(rel, "event_id");
+		cached.user_id = column_number(rel, "user_id");
+		cached.item_id = column_number(rel, "item_id");
+		cached.event_type = column_number(rel, "event_type");
+		cached.ts = column_number(rel, "ts");
+		cached_desc = RelationGetDescr(rel);
+		cached_relid = RelationGetRelid(rel);
+	}
+	*cols = cached;
 }
 
 static void
@@ -656,6 +672,66 @@ apply_batch(IngestEvent **events, int n)
 		elog(ERROR, "could not update the rtrec state tables");
 }
 
+/* An item of the batch, with its catalog category */
+typedef struct BatchItem
+{
+	int64		item_id;
+	int64		category_id;
+	bool		has_category;
+} BatchItem;
+
+static int
+compare_batch_items(const void *a, const void *b)
+{
+	return compare_int64(((const BatchItem *) a)->item_id, ((const BatchItem *) b)->item_id);
+}
+
+/*
+ * Looks each distinct item of the chunk up once, registers the unknown ones,
+ * and files every event under its item's category.
+ */
+static void
+resolve_items(ItemCatalog *cat, IngestEvent *events, int n_events,
+			  int64 *all_items, int n_all)
+{
+	Snapshot	snapshot = GetActiveSnapshot();
+	BatchItem  *items = palloc(sizeof(BatchItem) * Max(1, n_all));
+	int64	   *missing = palloc(sizeof(int64) * Max(1, n_all));
+	int			n_items = 0;
+	int			n_missing = 0;
+
+	qsort(all_items, n_all, sizeof(int64), compare_int64_values);
+	for (int i = 0; i < n_all; i++)
+	{
+		BatchItem  *it;
+
+		if (i > 0 && all_items[i] == all_items[i - 1])
+			continue;
+		it = &items[n_items++];
+		it->item_id = all_items[i];
+		if (!item_catalog_lookup(cat, snapshot, it->item_id, &it->category_id, &it->has_category))
+		{
+			missing[n_missing++] = it->item_id;
+			it->has_category = false;
+			it->category_id = 0;
+		}
+	}
+	if (n_missing > 0)
+		register_items(cat, missing, n_missing);
+
+	for (int i = 0; i < n_events; i++)
+	{
+		BatchItem	key;
+		BatchItem  *it;
+
+		key.item_id = events[i].item_id;
+		it = bsearch(&key, items, n_items, sizeof(BatchItem), compare_batch_items);
+		Assert(it != NULL);
+		events[i].has_category = it->has_category;
+		events[i].category_id = it->category_id;
+	}
+}
+
 /*
  * Reads up to INGEST_CHUNK events from the transition table into events[]
  * (interactions only), looking up weights and categories and registering
@@ -666,9 +742,7 @@ read_chunk(Tuplestorestate *store, TupleTableSlot *slot, const EventColumns *col
 		   ItemCatalog *cat, IngestEvent *events, int *n_events)
 {
 	const RtrecSettings *settings = RtrecGetSettings();
-	Snapshot	snapshot = GetActiveSnapshot();
-	int64	   *missing = palloc(sizeof(int64) * INGEST_CHUNK);
-	int			n_missing = 0;
+	int64	   *all_items = palloc(sizeof(int64) * INGEST_CHUNK);
 	int			n_rows = 0;
 
 	*n_events = 0;
@@ -680,8 +754,8 @@ read_chunk(Tuplestorestate *store, TupleTableSlot *slot, const EventColumns *col
 		double		weight;
 
 		CHECK_FOR_INTERRUPTS();
-		n_rows++;
-		e->item_id = DatumGetInt64(slot_getattr(slot, cols->item_id, &isnull));
+		/* every event registers its item, impressions too */
+		all_items[n_rows++] = DatumGetInt64(slot_getattr(slot, cols->item_id, &isnull));
 		event_type = TextDatumGetCString(slot_getattr(slot, cols->event_type, &isnull));
 		if (!RtrecLookupEventWeight(event_type, &weight))
 			ereport(ERROR,
@@ -689,16 +763,10 @@ read_chunk(Tuplestorestate *store, TupleTableSlot *slot, const EventColumns *col
 					 errmsg("unknown event type \"%s\"", event_type),
 					 errhint("The event type was removed while the events were being inserted; add it back to rtrec.event_types.")));
 		pfree(event_type);
-
-		if (!item_catalog_lookup(cat, snapshot, e->item_id, &e->category_id, &e->has_category))
-		{
-			missing[n_missing++] = e->item_id;
-			e->has_category = false;
-			e->category_id = 0;
-		}
 		if (!(weight > 0))
 			continue;			/* impressions are stored, not counted */
 
+		e->item_id = all_items[n_rows - 1];
 		e->event_id = DatumGetInt64(slot_getattr(slot, cols->event_id, &isnull));
 		e->user_id = DatumGetInt64(slot_getattr(slot, cols->user_id, &isnull));
 		e->ts = DatumGetTimestampTz(slot_getattr(slot, cols->ts, &isnull));
@@ -706,18 +774,8 @@ read_chunk(Tuplestorestate *store, TupleTableSlot *slot, const EventColumns *col
 		e->decay_log2 = RtrecDecayLog2(weight, e->ts, settings->half_life_s);
 		(*n_events)++;
 	}
-
-	if (n_missing > 0)
-	{
-		int			n_unique = 1;
-
-		qsort(missing, n_missing, sizeof(int64), compare_int64_values);
-		for (int i = 1; i < n_missing; i++)
-			if (missing[i] != missing[n_unique - 1])
-				missing[n_unique++] = missing[i];
-		register_items(cat, missing, n_unique);
-	}
-	pfree(missing);
+	if (n_rows > 0)
+		resolve_items(cat, events, *n_events, all_items, n_rows);
 	return n_rows;
 }
 

@@ -9,19 +9,23 @@
 
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "nodes/parsenodes.h"
 #include "utils/array.h"
 
 #include "rtrec.h"
 
 /*
  * Prepares a statement once per backend and keeps the plan (the plan cache
- * replans it when the tables it uses change).  Every statement rtrec runs
- * names its relations with their schema.
+ * replans it when the tables it uses change).  The plan is generic: rtrec's
+ * statements take arrays of keys whose values do not change the best plan,
+ * and a custom plan per call would cost more to make than to run (the
+ * ingest statement has five upserts).  Every statement rtrec runs names its
+ * relations with their schema.
  */
 SPIPlanPtr
 RtrecPrepareKept(const char *sql, int nargs, Oid *argtypes)
 {
-	SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
+	SPIPlanPtr	plan = SPI_prepare_cursor(sql, nargs, argtypes, CURSOR_OPT_GENERIC_PLAN);
 
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
