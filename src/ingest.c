@@ -839,6 +839,11 @@ rtrec_events_apply(PG_FUNCTION_ARGS)
 				order[i] = &events[i];
 			apply_batch(order, n_events);
 		}
+		/*
+		 * A tuple read back from a spilled tuplestore belongs to the slot and
+		 * lives in the chunk's context: let go of it before that is reset.
+		 */
+		ExecClearTuple(slot);
 		MemoryContextSwitchTo(old);
 		if (n_rows < INGEST_CHUNK)
 			break;
