@@ -612,6 +612,10 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
 	IF NEW.auto_registered THEN
+		-- a registration (or the restore of one): nothing to do if the item is there
+		IF EXISTS (SELECT 1 FROM rtrec.items i WHERE i.item_id = NEW.item_id) THEN
+			RETURN NULL;
+		END IF;
 		RETURN NEW;
 	END IF;
 	UPDATE rtrec.items i
@@ -878,7 +882,7 @@ $$;
 
 CREATE FUNCTION @extschema@.rtrec_similar(item_id bigint, n integer DEFAULT 20)
 RETURNS TABLE (item_id bigint, score double precision)
-LANGUAGE sql STABLE
+LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$ SELECT s.neighbor_id, s.score FROM rtrec.similar($1, $2) s $$;
 COMMENT ON FUNCTION @extschema@.rtrec_similar(bigint, integer) IS
@@ -900,7 +904,7 @@ CREATE FUNCTION @extschema@.rtrec_recommend(user_id bigint, n integer DEFAULT 20
 											exclude_seen boolean DEFAULT true)
 RETURNS TABLE (item_id bigint, score double precision, reason text)
 AS 'MODULE_PATHNAME', 'rtrec_recommend'
-LANGUAGE C STABLE CALLED ON NULL INPUT
+LANGUAGE C STABLE CALLED ON NULL INPUT SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 -- its queries look up ~1000 keys by index; a generic plan may otherwise
 -- prefer scanning a small catalog whole, which costs more under load
@@ -911,7 +915,7 @@ COMMENT ON FUNCTION @extschema@.rtrec_recommend(bigint, integer, bigint, boolean
 CREATE FUNCTION @extschema@.rtrec_candidates(user_id bigint, n integer DEFAULT 1000)
 RETURNS TABLE (item_id bigint, source text, score double precision)
 AS 'MODULE_PATHNAME', 'rtrec_candidates'
-LANGUAGE C STABLE CALLED ON NULL INPUT
+LANGUAGE C STABLE CALLED ON NULL INPUT SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 SET enable_seqscan = off;
 COMMENT ON FUNCTION @extschema@.rtrec_candidates(bigint, integer) IS
@@ -939,7 +943,7 @@ $$;
 
 CREATE FUNCTION @extschema@.rtrec_trending(category_id bigint DEFAULT NULL, n integer DEFAULT 20)
 RETURNS TABLE (item_id bigint, score double precision)
-LANGUAGE sql STABLE
+LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$ SELECT t.item_id, t.score FROM rtrec.trending($1, $2) t $$;
 COMMENT ON FUNCTION @extschema@.rtrec_trending(bigint, integer) IS
