@@ -486,7 +486,11 @@ LANGUAGE C;
 CREATE FUNCTION rtrec.events_apply() RETURNS trigger
 AS 'MODULE_PATHNAME', 'rtrec_events_apply'
 LANGUAGE C SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp;
+SET search_path = pg_catalog, pg_temp
+-- rtrec's kept plans are generic and look keys up; planned while a table is
+-- still empty they would otherwise scan it whole for ever (quadratic in a
+-- bulk load that fills it)
+SET enable_seqscan = off;
 
 -- rejects UPDATE of rtrec.events
 CREATE FUNCTION rtrec.events_reject_update() RETURNS trigger
@@ -864,6 +868,7 @@ CREATE FUNCTION rtrec.similar(p_item bigint, p_n integer)
 RETURNS TABLE (neighbor_id bigint, score double precision)
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
+SET enable_seqscan = off
 AS $$
 BEGIN
 	PERFORM rtrec.check_id('rtrec_similar', 'item_id', p_item);
@@ -891,7 +896,8 @@ COMMENT ON FUNCTION @extschema@.rtrec_similar(bigint, integer) IS
 CREATE FUNCTION @extschema@.rtrec_swing_refresh() RETURNS bigint
 AS 'MODULE_PATHNAME', 'rtrec_swing_refresh'
 LANGUAGE C VOLATILE
-SET search_path = pg_catalog, pg_temp;
+SET search_path = pg_catalog, pg_temp
+SET enable_seqscan = off;
 COMMENT ON FUNCTION @extschema@.rtrec_swing_refresh() IS
 	'refresh every pending Swing neighbour list now (the background worker does this within about a second); returns lists rewritten';
 

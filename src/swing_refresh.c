@@ -215,11 +215,12 @@ RtrecSwingRefresh(int max_rows)
 								  "    SELECT ctid FROM rtrec.swing_queue LIMIT $1))"
 								  "  RETURNING item_id, user_id, new_pair),"
 								  " fresh AS ("
-								  /* every queued new pair of the user, drained now or later: the
-								   * statement's snapshot still sees the rows q deletes */
-								  "  SELECT u.user_id, n.n_new FROM (SELECT DISTINCT user_id FROM q WHERE new_pair) u,"
-								  "   LATERAL (SELECT count(DISTINCT qq.item_id) AS n_new FROM rtrec.swing_queue qq"
-								  "             WHERE qq.user_id = u.user_id AND qq.new_pair) n),"
+								  /* every queued new pair of the user, drained now or later (the
+								   * statement's snapshot still sees the rows q deletes), in one
+								   * pass over the queue */
+								  "  SELECT qq.user_id, count(DISTINCT qq.item_id) AS n_new FROM rtrec.swing_queue qq"
+								  "   WHERE qq.new_pair AND qq.user_id IN (SELECT user_id FROM q WHERE new_pair)"
+								  "   GROUP BY qq.user_id),"
 								  " affected AS ("
 								  "  SELECT f.user_id FROM fresh f, LATERAL ("
 								  "    SELECT count(*) AS n_items FROM (SELECT DISTINCT s.item_id"

@@ -35,6 +35,7 @@
 #include "storage/lock.h"
 #include "storage/proc.h"
 #include "tcop/tcopprot.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
@@ -117,6 +118,8 @@ rtrec_worker_main(Datum main_arg)
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnectionByOid(database, role, 0);
 	pgstat_report_appname("rtrec swing refresher");
+	/* its kept plans look keys up: never let one planned on an empty table scan it */
+	SetConfigOption("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION);
 
 	set_worker_locktag(&tag);
 	if (LockAcquire(&tag, ExclusiveLock, true, true) == LOCKACQUIRE_NOT_AVAIL)
