@@ -697,6 +697,36 @@ check_not_null(FunctionCallInfo fcinfo, int argno, const char *argname, const ch
 }
 
 /*
+ * Starts a call (result set, SPI, a memory context for the call) and builds
+ * the candidate pool with the candidates' attributes.
+ */
+static int
+begin_request(FunctionCallInfo fcinfo, Request *req, const RtrecSettings *cfg,
+			  Candidate ***pool, MemoryContext *call_context)
+{
+	int			n_pool;
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	*call_context = AllocSetContextCreate(CurrentMemoryContext, "rtrec request",
+										  ALLOCSET_DEFAULT_SIZES);
+	MemoryContextSwitchTo(*call_context);
+	n_pool = generate(req, cfg, pool);
+	load_attributes(req, *pool, n_pool);
+	return n_pool;
+}
+
+/* SPI calls leave SPI's own context current, so the caller keeps ours */
+static void
+end_request(MemoryContext call_context)
+{
+	MemoryContextSwitchTo(MemoryContextGetParent(call_context));
+	MemoryContextDelete(call_context);
+	SPI_finish();
+}
+
+/*
  * rtrec_recommend(user_id, n, category_id, exclude_seen)
  *	 -> (item_id, score, reason)
  */
@@ -711,7 +741,6 @@ rtrec_recommend(PG_FUNCTION_ARGS)
 	int			n_pool;
 	int			emitted = 0;
 	MemoryContext call_context;
-	MemoryContext old;
 
 	check_not_null(fcinfo, 0, "user_id", "rtrec_recommend");
 	memset(&req, 0, sizeof(req));
@@ -722,18 +751,10 @@ rtrec_recommend(PG_FUNCTION_ARGS)
 	check_not_null(fcinfo, 3, "exclude_seen", "rtrec_recommend");
 	req.exclude_seen = PG_GETARG_BOOL(3);
 
-	InitMaterializedSRF(fcinfo, 0);
 	cfg = RtrecGetSettings();
 	req.pool_size = Max(cfg->candidates, req.n);
 	RtrecSwingWorkerEnsure();	/* queued work left by a crash gets a worker */
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	call_context = AllocSetContextCreate(CurrentMemoryContext, "rtrec recommend",
-										 ALLOCSET_DEFAULT_SIZES);
-	old = MemoryContextSwitchTo(call_context);
-
-	n_pool = generate(&req, cfg, &pool);
-	load_attributes(&req, pool, n_pool);
+	n_pool = begin_request(fcinfo, &req, cfg, &pool, &call_context);
 	score_pool(&req, pool, n_pool, cfg, RtrecGetModelWeights());
 	if (n_pool > 1)
 		qsort(pool, n_pool, sizeof(Candidate *), compare_by_score);
@@ -753,10 +774,7 @@ rtrec_recommend(PG_FUNCTION_ARGS)
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 		emitted++;
 	}
-
-	MemoryContextSwitchTo(old);
-	MemoryContextDelete(call_context);
-	SPI_finish();
+	end_request(call_context);
 	return (Datum) 0;
 }
 
@@ -774,7 +792,6 @@ rtrec_candidates(PG_FUNCTION_ARGS)
 	Candidate **pool;
 	int			n_pool;
 	MemoryContext call_context;
-	MemoryContext old;
 
 	check_not_null(fcinfo, 0, "user_id", "rtrec_candidates");
 	memset(&req, 0, sizeof(req));
@@ -783,16 +800,8 @@ rtrec_candidates(PG_FUNCTION_ARGS)
 	req.exclude_seen = true;
 	req.pool_size = req.n;
 
-	InitMaterializedSRF(fcinfo, 0);
 	cfg = RtrecGetSettings();
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	call_context = AllocSetContextCreate(CurrentMemoryContext, "rtrec candidates",
-										 ALLOCSET_DEFAULT_SIZES);
-	old = MemoryContextSwitchTo(call_context);
-
-	n_pool = generate(&req, cfg, &pool);
-	load_attributes(&req, pool, n_pool);
+	n_pool = begin_request(fcinfo, &req, cfg, &pool, &call_context);
 	for (int k = 0; k < n_pool; k++)
 	{
 		Candidate  *c = pool[k];
@@ -811,8 +820,6 @@ rtrec_candidates(PG_FUNCTION_ARGS)
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 
-	MemoryContextSwitchTo(old);
-	MemoryContextDelete(call_context);
-	SPI_finish();
+	end_request(call_context);
 	return (Datum) 0;
 }
