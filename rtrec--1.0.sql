@@ -490,7 +490,9 @@ SET search_path = pg_catalog, pg_temp
 -- rtrec's kept plans are generic and look keys up; planned while a table is
 -- still empty they would otherwise scan it whole for ever (quadratic in a
 -- bulk load that fills it)
-SET enable_seqscan = off;
+SET enable_seqscan = off
+-- disabling scans inflates cost estimates; never let that trigger JIT
+SET jit = off;
 
 -- rejects UPDATE of rtrec.events
 CREATE FUNCTION rtrec.events_reject_update() RETURNS trigger
@@ -869,6 +871,8 @@ RETURNS TABLE (neighbor_id bigint, score double precision)
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 SET enable_seqscan = off
+-- disabling scans inflates cost estimates; never let that trigger JIT
+SET jit = off
 AS $$
 BEGIN
 	PERFORM rtrec.check_id('rtrec_similar', 'item_id', p_item);
@@ -897,7 +901,9 @@ CREATE FUNCTION @extschema@.rtrec_swing_refresh() RETURNS bigint
 AS 'MODULE_PATHNAME', 'rtrec_swing_refresh'
 LANGUAGE C VOLATILE
 SET search_path = pg_catalog, pg_temp
-SET enable_seqscan = off;
+SET enable_seqscan = off
+-- disabling scans inflates cost estimates; never let that trigger JIT
+SET jit = off;
 COMMENT ON FUNCTION @extschema@.rtrec_swing_refresh() IS
 	'refresh every pending Swing neighbour list now (the background worker does this within about a second); returns lists rewritten';
 
@@ -914,7 +920,9 @@ LANGUAGE C STABLE CALLED ON NULL INPUT SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 -- its queries look up ~1000 keys by index; a generic plan may otherwise
 -- prefer scanning a small catalog whole, which costs more under load
-SET enable_seqscan = off;
+SET enable_seqscan = off
+-- disabling scans inflates cost estimates; never let that trigger JIT
+SET jit = off;
 COMMENT ON FUNCTION @extschema@.rtrec_recommend(bigint, integer, bigint, boolean) IS
 	'the n best items for a user right now, ranked; reason says why (swing:<item>, cf:<item>, c2i:<category>, trending)';
 
@@ -923,7 +931,9 @@ RETURNS TABLE (item_id bigint, source text, score double precision)
 AS 'MODULE_PATHNAME', 'rtrec_candidates'
 LANGUAGE C STABLE CALLED ON NULL INPUT SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
-SET enable_seqscan = off;
+SET enable_seqscan = off
+-- disabling scans inflates cost estimates; never let that trigger JIT
+SET jit = off;
 COMMENT ON FUNCTION @extschema@.rtrec_candidates(bigint, integer) IS
 	'the candidate pool of a user before ranking: each item with its strongest source (swing, cf, c2i, trending) and that source''s score';
 

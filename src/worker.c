@@ -120,6 +120,7 @@ rtrec_worker_main(Datum main_arg)
 	pgstat_report_appname("rtrec swing refresher");
 	/* its kept plans look keys up: never let one planned on an empty table scan it */
 	SetConfigOption("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION);
+	SetConfigOption("jit", "off", PGC_USERSET, PGC_S_SESSION);
 
 	set_worker_locktag(&tag);
 	if (LockAcquire(&tag, ExclusiveLock, true, true) == LOCKACQUIRE_NOT_AVAIL)
