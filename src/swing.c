@@ -731,7 +731,8 @@ rtrec_neighbors_compute_part(PG_FUNCTION_ARGS)
 	graph = RtrecSwingGraphLoad();
 	per_item = AllocSetContextCreate(CurrentMemoryContext, "rtrec swing item",
 									 ALLOCSET_DEFAULT_SIZES);
-	for (int i = part; i < graph->n_items; i += parts)
+	/* int64: part + parts must not overflow for parts near INT_MAX */
+	for (int64 i = part; i < graph->n_items; i += parts)
 	{
 		MemoryContext old = MemoryContextSwitchTo(per_item);
 		NeighborLists lists;

@@ -121,6 +121,9 @@ rtrec_worker_main(Datum main_arg)
 	/* its kept plans look keys up: never let one planned on an empty table scan it */
 	SetConfigOption("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION);
 	SetConfigOption("jit", "off", PGC_USERSET, PGC_S_SESSION);
+	/* a DBA's global timeouts must not cancel refreshes in a restart loop */
+	SetConfigOption("statement_timeout", "0", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("lock_timeout", "0", PGC_SUSET, PGC_S_OVERRIDE);
 
 	set_worker_locktag(&tag);
 	if (LockAcquire(&tag, ExclusiveLock, true, true) == LOCKACQUIRE_NOT_AVAIL)
