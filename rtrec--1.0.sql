@@ -597,10 +597,11 @@ BEGIN
 			USING ERRCODE = 'invalid_parameter_value',
 				  HINT = 'Give the event type a name such as ''view''.';
 	END IF;
-	IF NEW.weight IS NULL OR NEW.weight IN ('NaN', 'Infinity', '-Infinity') OR NEW.weight < 0 THEN
+	IF NEW.weight IS NULL OR NEW.weight IN ('NaN', 'Infinity', '-Infinity') OR NEW.weight < 0
+		OR NEW.weight > 1e6 THEN
 		RAISE EXCEPTION 'invalid weight % for event type "%"', coalesce(NEW.weight::text, 'NULL'), NEW.event_type
 			USING ERRCODE = 'invalid_parameter_value',
-				  HINT = 'Weights must be finite and >= 0; 0 stores events without counting them.';
+				  HINT = 'Weights must be between 0 and 1e6 (sums of them must stay finite); 0 stores events without counting them.';
 	END IF;
 	IF TG_OP = 'INSERT' AND EXISTS (SELECT 1 FROM rtrec.event_types t WHERE t.event_type = NEW.event_type) THEN
 		-- an INSERT of a known type (pg_restore does that) sets its weight
@@ -760,7 +761,7 @@ COMMENT ON FUNCTION @extschema@.rtrec_rebuild() IS
 
 CREATE FUNCTION @extschema@.rtrec_verify()
 RETURNS TABLE (relation text, key text, stored text, expected text)
-LANGUAGE sql STABLE
+LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 	SELECT 'user_features', coalesce(s.user_id, r.user_id)::text,
@@ -1028,3 +1029,8 @@ REVOKE ALL ON FUNCTION rtrec.events_apply() FROM PUBLIC;
 REVOKE ALL ON FUNCTION rtrec.events_reject_update() FROM PUBLIC;
 REVOKE ALL ON FUNCTION rtrec.events_truncate() FROM PUBLIC;
 REVOKE ALL ON FUNCTION rtrec.settings_changed() FROM PUBLIC;
+-- passes over every item: the owner's (rebuild, verify and the SECURITY
+-- DEFINER read functions call them with the owner's rights)
+REVOKE ALL ON FUNCTION rtrec.neighbors_compute_part(integer, integer, integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION rtrec.swing_compute(bigint, integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION rtrec.refresh_trending() FROM PUBLIC;

@@ -152,6 +152,9 @@ SELECT * FROM pg_temp.try($$INSERT INTO rtrec.event_types VALUES ('share', -1)$$
 SELECT * FROM pg_temp.try($$INSERT INTO rtrec.event_types VALUES ('share', 'NaN')$$);
 SELECT * FROM pg_temp.try($$INSERT INTO rtrec.event_types VALUES ('share', 'Infinity')$$);
 SELECT * FROM pg_temp.try($$INSERT INTO rtrec.event_types VALUES ('share', '-Infinity')$$);
+SELECT * FROM pg_temp.try($$INSERT INTO rtrec.event_types VALUES ('share', 1e308)$$);
+-- a huge but finite weight would overflow the sums: rejected too
+SELECT * FROM pg_temp.try($$UPDATE rtrec.event_types SET weight = 1e7 WHERE event_type = 'view'$$);
 SELECT * FROM pg_temp.try($$INSERT INTO rtrec.event_types VALUES ('share', NULL)$$);
 SELECT * FROM pg_temp.try($$INSERT INTO rtrec.event_types VALUES ('', 1)$$);
 SELECT * FROM pg_temp.try($$INSERT INTO rtrec.event_types VALUES (NULL, 1)$$);

@@ -75,6 +75,10 @@ TRUNCATE rtrec.user_item_state;
 DELETE FROM rtrec.events;
 TRUNCATE rtrec.events;
 SELECT rtrec_rebuild();
+-- nor run the internal passes over every item
+SELECT count(*) FROM rtrec.neighbors_compute_part(1, 2147483647, 5);
+SELECT count(*) FROM rtrec.swing_compute(1, 5);
+SELECT rtrec.refresh_trending();
 -- nor attach rtrec's trigger functions to a table of its own to write state
 CREATE TABLE regress_rtrec_evil.fake (event_id bigint, user_id bigint, item_id bigint,
                                       event_type text, ts timestamptz);

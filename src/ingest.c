@@ -110,20 +110,29 @@ column_number(Relation rel, const char *name)
 }
 
 /*
- * Column positions of rtrec.events, looked up by name once per relcache
- * entry (a changed table descriptor means a rebuilt entry), since the row
- * trigger needs them for every event.
+ * Checks that a trigger fires on rtrec.events (the triggers write derived
+ * state with the extension owner's rights, so they refuse any other table)
+ * and returns the column positions.  Both are worked out once per relcache
+ * entry (a changed descriptor means a rebuilt entry): the row trigger runs
+ * for every event.
  */
 static void
-find_event_columns(Relation rel, EventColumns *cols)
+events_relation(TriggerData *trigdata, const char *name, EventColumns *cols)
 {
 	static Oid	cached_relid = InvalidOid;
 	static TupleDesc cached_desc = NULL;
 	static EventColumns cached;
+	Relation	rel = trigdata->tg_relation;
 
 	if (RelationGetRelid(rel) != cached_relid || RelationGetDescr(rel) != cached_desc)
 	{
 		cached_relid = InvalidOid;
+		if (RelationGetNamespace(rel) != get_namespace_oid(RTREC_SCHEMA, true) ||
+			strcmp(RelationGetRelationName(rel), "events") != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+					 errmsg("%s() fired on relation \"%s\"", name, RelationGetRelationName(rel)),
+					 errhint("It may only be a trigger on rtrec.events.")));
 		cached.event_id = column_number(rel, "event_id");
 		cached.user_id = column_number(rel, "user_id");
 		cached.item_id = column_number(rel, "item_id");
@@ -143,23 +152,6 @@ require_trigger(FunctionCallInfo fcinfo, const char *name)
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("%s() must be called as a trigger", name),
 				 errhint("It is installed on rtrec.events by CREATE EXTENSION rtrec.")));
-}
-
-/*
- * The triggers write derived state with the extension owner's rights, so
- * they refuse to fire on anything but rtrec.events.
- */
-static void
-require_events_relation(TriggerData *trigdata, const char *name)
-{
-	Relation	rel = trigdata->tg_relation;
-
-	if (RelationGetNamespace(rel) != get_namespace_oid(RTREC_SCHEMA, true) ||
-		strcmp(RelationGetRelationName(rel), "events") != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("%s() fired on relation \"%s\"", name, RelationGetRelationName(rel)),
-				 errhint("It may only be a trigger on rtrec.events.")));
 }
 
 static void
@@ -196,11 +188,10 @@ rtrec_events_check(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("rtrec.events_check() must be fired BEFORE INSERT FOR EACH ROW")));
-	require_events_relation(trigdata, "rtrec.events_check");
+	events_relation(trigdata, "rtrec.events_check", &cols);
 
 	tuple = trigdata->tg_trigtuple;
 	desc = RelationGetDescr(trigdata->tg_relation);
-	find_event_columns(trigdata->tg_relation, &cols);
 
 	(void) heap_getattr(tuple, cols.user_id, desc, &isnull);
 	if (isnull)
@@ -253,8 +244,10 @@ PG_FUNCTION_INFO_V1(rtrec_events_truncate);
 Datum
 rtrec_events_truncate(PG_FUNCTION_ARGS)
 {
+	EventColumns cols;
+
 	require_trigger(fcinfo, "rtrec.events_truncate");
-	require_events_relation((TriggerData *) fcinfo->context, "rtrec.events_truncate");
+	events_relation((TriggerData *) fcinfo->context, "rtrec.events_truncate", &cols);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	if (SPI_execute("TRUNCATE rtrec.user_state, rtrec.item_state, "
@@ -665,11 +658,16 @@ apply_batch(IngestEvent **events, int n)
 	add_group_columns(&params, groups, n_groups, user_item_columns,
 					  lengthof(user_item_columns), elems, nulls);
 
-	RtrecSwingWorkerEnsure();
 	if (apply_plan == NULL)
 		apply_plan = prepare_batch_plan(apply_sql, &params);
 	if (SPI_execute_plan(apply_plan, params.values, params.nulls, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not update the rtrec state tables");
+
+	/*
+	 * Only now, holding the queue's ROW EXCLUSIVE lock until commit: a
+	 * worker about to exit sees that lock and stays (see worker.c).
+	 */
+	RtrecSwingWorkerEnsure(false);
 }
 
 /* An item of the batch, with its catalog category */
@@ -806,10 +804,9 @@ rtrec_events_apply(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("rtrec.events_apply() must be fired AFTER INSERT FOR EACH STATEMENT with REFERENCING NEW TABLE")));
-	require_events_relation(trigdata, "rtrec.events_apply");
+	events_relation(trigdata, "rtrec.events_apply", &cols);
 
 	store = trigdata->tg_newtable;
-	find_event_columns(trigdata->tg_relation, &cols);
 	slot = MakeSingleTupleTableSlot(RelationGetDescr(trigdata->tg_relation), &TTSOpsMinimalTuple);
 
 	if (SPI_connect() != SPI_OK_CONNECT)

@@ -753,7 +753,7 @@ rtrec_recommend(PG_FUNCTION_ARGS)
 
 	cfg = RtrecGetSettings();
 	req.pool_size = Max(cfg->candidates, req.n);
-	RtrecSwingWorkerEnsure();	/* queued work left by a crash gets a worker */
+	RtrecSwingWorkerEnsure(true);	/* queued work left by a crash gets a worker */
 	n_pool = begin_request(fcinfo, &req, cfg, &pool, &call_context);
 	score_pool(&req, pool, n_pool, cfg, RtrecGetModelWeights());
 	if (n_pool > 1)

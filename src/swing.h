@@ -38,7 +38,11 @@ extern void RtrecNeighborsComputeFromGraph(const SwingGraph *graph, int64 item_i
 extern int64 RtrecSwingRefresh(int max_rows);
 extern void RtrecRefreshTrending(void);
 
-/* worker.c: makes sure this database's refresh worker runs (cheap, rate-limited) */
-extern void RtrecSwingWorkerEnsure(void);
+/*
+ * worker.c: makes sure this database's refresh worker runs (a conditional
+ * lock test).  rate_limited: at most once a second per backend (readers);
+ * writers call it after queueing, unlimited, which the worker's exit relies on.
+ */
+extern void RtrecSwingWorkerEnsure(bool rate_limited);
 
 #endif							/* RTREC_SWING_H */

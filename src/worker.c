@@ -4,8 +4,8 @@
  *	  The per-database background worker that keeps Swing fresh.
  *
  * No shared_preload_libraries and no job for the user to schedule: backends
- * that write events (and the read functions) call RtrecSwingWorkerEnsure(),
- * at most once a second each.  It tries the worker's advisory lock; if it
+ * that write events call RtrecSwingWorkerEnsure() after queueing them (the
+ * read functions too, at most once a second each).  It tries the worker's advisory lock; if it
  * gets it, no worker runs in this database, so it registers a dynamic
  * background worker.  The worker holds that lock for its whole life, so at
  * most one runs per database (a second one exits at once).
@@ -32,6 +32,7 @@
 #include "postmaster/bgworker.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
+#include "storage/lmgr.h"
 #include "storage/lock.h"
 #include "storage/proc.h"
 #include "tcop/tcopprot.h"
@@ -59,7 +60,7 @@ set_worker_locktag(LOCKTAG *tag)
 }
 
 void
-RtrecSwingWorkerEnsure(void)
+RtrecSwingWorkerEnsure(bool rate_limited)
 {
 	static TimestampTz last_check = 0;
 	TimestampTz now = GetCurrentTimestamp();
@@ -68,7 +69,8 @@ RtrecSwingWorkerEnsure(void)
 	BackgroundWorkerHandle *handle;
 	Oid			role = GetUserId();
 
-	if (last_check != 0 && !TimestampDifferenceExceeds(last_check, now, ENSURE_INTERVAL_MS))
+	if (rate_limited && last_check != 0 &&
+		!TimestampDifferenceExceeds(last_check, now, ENSURE_INTERVAL_MS))
 		return;
 	last_check = now;
 	if (RecoveryInProgress())
@@ -101,6 +103,42 @@ extension_installed(void)
 {
 	return OidIsValid(get_namespace_oid(RTREC_SCHEMA, true)) &&
 		OidIsValid(get_relname_relid("swing_queue", get_namespace_oid(RTREC_SCHEMA, true)));
+}
+
+/*
+ * Decides whether an idle worker may exit without leaving queued work
+ * behind.  Writers check for a worker after queueing, while they hold the
+ * queue's ROW EXCLUSIVE lock until commit.  So: let go of the worker lock
+ * (a writer from now on starts a new worker), then take the queue in SHARE
+ * mode without waiting: if that fails, a writer is in flight that may have
+ * seen us alive, so stay; if it succeeds and the queue is empty, nothing can
+ * be stranded.  Staying means taking the worker lock back (if another worker
+ * got it meanwhile, that one serves the database and we exit).
+ */
+static bool
+may_exit(LOCKTAG *tag)
+{
+	bool		empty = false;
+	Oid			queue;
+
+	LockRelease(tag, ExclusiveLock, true);
+	StartTransactionCommand();
+	queue = get_relname_relid("swing_queue", get_namespace_oid(RTREC_SCHEMA, true));
+	if (OidIsValid(queue) && ConditionalLockRelationOid(queue, ShareLock))
+	{
+		PushActiveSnapshot(GetTransactionSnapshot());
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		if (SPI_execute("SELECT 1 FROM rtrec.swing_queue LIMIT 1", true, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not read rtrec.swing_queue");
+		empty = (SPI_processed == 0);
+		SPI_finish();
+		PopActiveSnapshot();
+	}
+	CommitTransactionCommand();
+	if (empty)
+		return true;
+	return LockAcquire(tag, ExclusiveLock, true, true) == LOCKACQUIRE_NOT_AVAIL;
 }
 
 void
@@ -173,7 +211,11 @@ rtrec_worker_main(Datum main_arg)
 		}
 		if (!trending_due &&
 			TimestampDifferenceExceeds(last_work, GetCurrentTimestamp(), WORKER_IDLE_EXIT_MS))
-			proc_exit(0);
+		{
+			if (may_exit(&tag))
+				proc_exit(0);
+			last_work = GetCurrentTimestamp();
+		}
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 WORKER_NAP_MS, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
