@@ -38,15 +38,27 @@ typedef struct RtrecSettings
 	double		trending_refresh_s;
 } RtrecSettings;
 
+/*
+ * Features of the linear ranker; rtrec.model_weights has one row of each,
+ * named as in RtrecFeatureNames.
+ */
+typedef enum RtrecFeature
+{
+	FEATURE_SWING,
+	FEATURE_CF,
+	FEATURE_CATEGORY,
+	FEATURE_LAST_CATEGORY,
+	FEATURE_TREND,
+	FEATURE_FRESHNESS,
+	RTREC_N_FEATURES
+} RtrecFeature;
+
+extern const char *const RtrecFeatureNames[RTREC_N_FEATURES];
+
 /* Weights of the linear ranker, from rtrec.model_weights */
 typedef struct RtrecModelWeights
 {
-	double		swing;
-	double		cf;
-	double		category;
-	double		last_category;
-	double		trend;
-	double		freshness;
+	double		weight[RTREC_N_FEATURES];
 } RtrecModelWeights;
 
 extern const RtrecModelWeights *RtrecGetModelWeights(void);

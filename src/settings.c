@@ -166,21 +166,16 @@ store_setting(const char *name, double value)
 		settings.trending_refresh_s = value;
 }
 
+const char *const RtrecFeatureNames[RTREC_N_FEATURES] = {
+	"swing", "cf", "category", "last_category", "trend", "freshness"
+};
+
 static void
 store_model_weight(const char *name, double value)
 {
-	if (strcmp(name, "swing") == 0)
-		model_weights.swing = value;
-	else if (strcmp(name, "cf") == 0)
-		model_weights.cf = value;
-	else if (strcmp(name, "category") == 0)
-		model_weights.category = value;
-	else if (strcmp(name, "last_category") == 0)
-		model_weights.last_category = value;
-	else if (strcmp(name, "trend") == 0)
-		model_weights.trend = value;
-	else if (strcmp(name, "freshness") == 0)
-		model_weights.freshness = value;
+	for (int f = 0; f < RTREC_N_FEATURES; f++)
+		if (strcmp(name, RtrecFeatureNames[f]) == 0)
+			model_weights.weight[f] = value;
 }
 
 static int	weights_allocated = 0;

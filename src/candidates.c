@@ -1,0 +1,518 @@
+/*-------------------------------------------------------------------------
+ *
+ * candidates.c
+ *	  Candidate generation for one request: the "BE" stage.
+ *
+ * A handful of set-based queries (never one per candidate):
+ *	 1. the user's distinct items, newest first: the trigger items, and the
+ *		"seen" set; the user's last category and newest event;
+ *	 2. the Swing and cosine neighbour lists of the trigger items;
+ *	 3. the user's category affinities;
+ *	 4. trending items of the user's top categories (c2i) and overall;
+ *	 5. catalog attributes of the pool, and its trend and first event time
+ *		only when the ranker (or rtrec_train) uses them.
+ * Candidates are merged in a hash table and capped to the pool size by their
+ * best generator score, each generator scaled to [0, 1] by its best
+ * candidate.
+ *
+ * Everything is read with the caller's snapshot, so an event the caller's
+ * transaction inserted counts at once, and nothing is written: this works on
+ * a hot standby.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "utils/memutils.h"
+
+#include "recommend.h"
+
+const char *const RtrecSourceNames[N_SOURCES] = {"swing", "cf", "c2i", "trending"};
+
+static SPIPlanPtr history_plan = NULL;
+static SPIPlanPtr user_plan = NULL;
+static SPIPlanPtr neighbors_plan = NULL;
+static SPIPlanPtr categories_plan = NULL;
+static SPIPlanPtr trending_plan = NULL;
+static SPIPlanPtr attributes_plan = NULL;
+static SPIPlanPtr item_state_plan = NULL;
+
+static void
+prepare_plans(void)
+{
+	Oid			int8_arg[1] = {INT8OID};
+	Oid			array_arg[1] = {INT8ARRAYOID};
+	Oid			trending_args[4] = {INT8ARRAYOID, INT4OID, BOOLOID, INT4OID};
+
+	if (item_state_plan != NULL)	/* the last one prepared */
+		return;
+	history_plan = RtrecPrepareKept(
+									"SELECT s.item_id, s.t, s.w, i.category_id FROM"
+									" (SELECT item_id, max(last_ts) AS t, sum(weight_sum) AS w"
+									"    FROM rtrec.user_item_state WHERE user_id = $1 GROUP BY item_id) s"
+									" LEFT JOIN rtrec.items i ON i.item_id = s.item_id", 1, int8_arg);
+	user_plan = RtrecPrepareKept(
+							 "SELECT (array_agg(last_category_id ORDER BY last_ts DESC, last_event_id DESC))[1],"
+							 "       (array_agg(last_category_id ORDER BY last_ts DESC, last_event_id DESC))[1] IS NOT NULL,"
+							 "       max(last_ts)"
+							 "  FROM rtrec.user_state WHERE user_id = $1 HAVING count(*) > 0", 1, int8_arg);
+	neighbors_plan = RtrecPrepareKept(
+								  "SELECT 0, item_id, neighbor_id, score FROM rtrec.swing_neighbors WHERE item_id = ANY($1)"
+								  " UNION ALL "
+								  "SELECT 1, item_id, neighbor_id, score FROM rtrec.cf_neighbors WHERE item_id = ANY($1)",
+								  1, array_arg);
+	categories_plan = RtrecPrepareKept(
+								   "SELECT category_id, rtrec.log2_sum(affinity_log2) AS l"
+								   "  FROM rtrec.user_category_state WHERE user_id = $1"
+								   " GROUP BY category_id ORDER BY l DESC, category_id", 1, int8_arg);
+	/* $1 categories (ranks <= $2), and overall (ranks <= $4) when $3 */
+	trending_plan = RtrecPrepareKept(
+								 "SELECT category_id, item_id, trend_log2 FROM rtrec.trending_items"
+								 " WHERE (category_id = ANY($1) AND rank <= $2)"
+								 "    OR ($3 AND category_id IS NULL AND rank <= $4)", 4, trending_args);
+	/* both by index with = ANY: a join to unnest() gets hash-joined over the catalog */
+	attributes_plan = RtrecPrepareKept(
+									   "SELECT item_id, category_id, available FROM rtrec.items"
+									   " WHERE item_id = ANY($1)", 1, array_arg);
+	item_state_plan = RtrecPrepareKept(
+									   "SELECT item_id, rtrec.log2_sum(trend_log2), min(first_ts)"
+									   "  FROM rtrec.item_state WHERE item_id = ANY($1) GROUP BY item_id",
+									   1, array_arg);
+}
+
+static HTAB *
+int64_table(const char *name, Size entrysize, long size)
+{
+	HASHCTL		ctl;
+
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(int64);
+	ctl.entrysize = entrysize;
+	ctl.hcxt = CurrentMemoryContext;
+	return hash_create(name, size, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+}
+
+static Candidate *
+candidate(Request *req, int64 item_id)
+{
+	bool		found;
+	Candidate  *c = hash_search(req->candidates, &item_id, HASH_ENTER, &found);
+
+	if (!found)
+	{
+		memset(c, 0, sizeof(Candidate));
+		c->item_id = item_id;
+	}
+	return c;
+}
+
+bool
+RtrecIsSeen(Request *req, int64 item_id)
+{
+	return hash_search(req->seen, &item_id, HASH_FIND, NULL) != NULL;
+}
+
+static int
+compare_history(const void *a, const void *b)
+{
+	const HistoryItem *x = a;
+	const HistoryItem *y = b;
+
+	if (x->last_ts != y->last_ts)
+		return x->last_ts > y->last_ts ? -1 : 1;
+	return (x->item_id < y->item_id) - (x->item_id > y->item_id);
+}
+
+static inline int64
+getint8(int row, int col, bool *isnull)
+{
+	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col, isnull));
+}
+
+static inline double
+getfloat8(int row, int col, bool *isnull)
+{
+	return DatumGetFloat8(SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col, isnull));
+}
+
+/* 1. and 3.: history, last category, category affinities */
+static void
+load_user(Request *req)
+{
+	Datum		arg = Int64GetDatum(req->user_id);
+	bool		isnull;
+
+	if (SPI_execute_plan(history_plan, &arg, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the user's history");
+	req->n_history = (int) SPI_processed;
+	req->history = palloc(sizeof(HistoryItem) * Max(1, req->n_history));
+	for (int r = 0; r < req->n_history; r++)
+	{
+		req->history[r].item_id = getint8(r, 1, &isnull);
+		req->history[r].last_ts = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[r],
+																	SPI_tuptable->tupdesc, 2, &isnull));
+		req->history[r].weight_sum = getfloat8(r, 3, &isnull);
+		req->history[r].category_id = getint8(r, 4, &isnull);
+		req->history[r].has_category = !isnull;
+		req->history[r].trigger_weight = 0;
+		hash_search(req->seen, &req->history[r].item_id, HASH_ENTER, NULL);
+	}
+	SPI_freetuptable(SPI_tuptable);
+	if (req->n_history > 1)
+		qsort(req->history, req->n_history, sizeof(HistoryItem), compare_history);
+
+	if (SPI_execute_plan(user_plan, &arg, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the user's features");
+	if (SPI_processed == 1)
+	{
+		req->last_category = getint8(0, 1, &isnull);
+		req->has_last_category = !isnull;
+		req->reference_ts = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0],
+															  SPI_tuptable->tupdesc, 3, &isnull));
+	}
+	SPI_freetuptable(SPI_tuptable);
+
+	if (SPI_execute_plan(categories_plan, &arg, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the user's categories");
+	req->n_categories = (int) SPI_processed;
+	req->categories = palloc(sizeof(UserCategory) * Max(1, req->n_categories));
+	for (int r = 0; r < req->n_categories; r++)
+	{
+		req->categories[r].category_id = getint8(r, 1, &isnull);
+		req->categories[r].affinity_log2 = getfloat8(r, 2, &isnull);
+	}
+	SPI_freetuptable(SPI_tuptable);
+}
+
+static int
+compare_category_share(const void *a, const void *b)
+{
+	const UserCategory *x = a;
+	const UserCategory *y = b;
+
+	if (x->share != y->share)
+		return x->share > y->share ? -1 : 1;
+	return (x->category_id > y->category_id) - (x->category_id < y->category_id);
+}
+
+/*
+ * Weighs the trigger items (the k-th most recent gets decay^k, times
+ * 1 + log2 of its event weight) and the user's interest in each category:
+ * half its decayed affinity relative to the top category, half the share of
+ * the trigger weight in it, so that the current session counts as much as
+ * the day's history.  Sorts categories by that interest.
+ */
+static void
+weigh_triggers_and_categories(Request *req, const RtrecSettings *cfg)
+{
+	int			n_triggers = Min(req->n_history, cfg->trigger_items);
+	double		w = 1.0;
+	double		top_affinity = req->n_categories > 0 ? req->categories[0].affinity_log2 : 0;
+	double		top_recent = 0;
+	double	   *recent = palloc0(sizeof(double) * Max(1, req->n_categories));
+
+	for (int t = 0; t < n_triggers; t++)
+	{
+		HistoryItem *h = &req->history[t];
+
+		h->trigger_weight = w * (1.0 + log2(Max(1.0, h->weight_sum)));
+		w *= cfg->trigger_decay;
+		for (int k = 0; h->has_category && k < req->n_categories; k++)
+			if (req->categories[k].category_id == h->category_id)
+			{
+				recent[k] += h->trigger_weight;
+				top_recent = Max(top_recent, recent[k]);
+				break;
+			}
+	}
+	for (int k = 0; k < req->n_categories; k++)
+		req->categories[k].share =
+			0.5 * exp2(req->categories[k].affinity_log2 - top_affinity) +
+			0.5 * (top_recent > 0 ? recent[k] / top_recent : 0);
+	if (req->n_categories > 1)
+		qsort(req->categories, req->n_categories, sizeof(UserCategory), compare_category_share);
+}
+
+/* 2.: neighbours of the trigger items, weighted by recency and weight */
+static void
+generate_from_neighbors(Request *req, const RtrecSettings *cfg)
+{
+	int			n_triggers = Min(req->n_history, cfg->trigger_items);
+	int64	   *triggers;
+	HTAB	   *trigger_weight;
+	Datum		arg;
+	typedef struct
+	{
+		int64		item_id;
+		double		weight;
+	}			TriggerWeight;
+
+	if (n_triggers == 0)
+		return;
+	triggers = palloc(sizeof(int64) * n_triggers);
+	trigger_weight = int64_table("rtrec triggers", sizeof(TriggerWeight), n_triggers);
+	for (int t = 0; t < n_triggers; t++)
+	{
+		TriggerWeight *tw;
+
+		triggers[t] = req->history[t].item_id;
+		tw = hash_search(trigger_weight, &triggers[t], HASH_ENTER, NULL);
+		tw->weight = req->history[t].trigger_weight;
+	}
+
+	arg = RtrecInt8Array(triggers, n_triggers);
+	if (SPI_execute_plan(neighbors_plan, &arg, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read neighbour lists");
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		bool		isnull;
+		int			kind = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull));
+		int64		from = getint8(r, 2, &isnull);
+		int64		to = getint8(r, 3, &isnull);
+		double		sim = getfloat8(r, 4, &isnull);
+		TriggerWeight *tw = hash_search(trigger_weight, &from, HASH_FIND, NULL);
+		double		share;
+		Candidate  *c;
+
+		if (tw == NULL || !(sim > 0))
+			continue;
+		share = tw->weight * sim;
+		c = candidate(req, to);
+		if (kind == 0)
+		{
+			c->raw[SOURCE_SWING] += share;
+			if (share > c->swing_from_share)
+			{
+				c->swing_from_share = share;
+				c->swing_from = from;
+			}
+		}
+		else
+		{
+			c->raw[SOURCE_CF] += share;
+			if (share > c->cf_from_share)
+			{
+				c->cf_from_share = share;
+				c->cf_from = from;
+			}
+		}
+	}
+	SPI_freetuptable(SPI_tuptable);
+}
+
+/* 4.: trending items of the user's top categories (c2i), and overall */
+static void
+generate_from_trending(Request *req, const RtrecSettings *cfg)
+{
+	int			n_cats = 0;
+	int64	   *cats = palloc(sizeof(int64) * (Max(1, req->n_categories) + 1));
+	double	   *cat_share = palloc(sizeof(double) * (Max(1, req->n_categories) + 1));
+	double	   *cat_top = palloc(sizeof(double) * (Max(1, req->n_categories) + 1));
+	Datum		args[4];
+	char		nulls[4] = {' ', ' ', ' ', ' '};
+	bool		overall = true;
+
+	if (req->has_category_filter)
+	{
+		/* only that category: its trending items are the fill */
+		cats[n_cats] = req->category_filter;
+		cat_share[n_cats] = 1.0;
+		for (int k = 0; k < req->n_categories; k++)
+			if (req->categories[k].category_id == req->category_filter)
+				cat_share[n_cats] = 1.0;
+		n_cats++;
+		overall = false;
+	}
+	else
+	{
+		for (int k = 0; k < req->n_categories && n_cats < cfg->c2i_categories; k++)
+		{
+			cats[n_cats] = req->categories[k].category_id;
+			cat_share[n_cats] = req->categories[k].share;
+			n_cats++;
+		}
+	}
+	for (int k = 0; k < n_cats; k++)
+		cat_top[k] = -INFINITY;
+
+	args[0] = RtrecInt8Array(cats, n_cats);
+	args[1] = Int32GetDatum(req->has_category_filter ? 200 : cfg->c2i_items_per_category);
+	args[2] = BoolGetDatum(overall);
+	args[3] = Int32GetDatum(Min(1000, Max(req->pool_size, req->n + 100)));
+	if (SPI_execute_plan(trending_plan, args, nulls, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read trending items");
+
+	/* best trend per category first, to scale each category's items */
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		bool		no_category;
+		int64		cat = getint8(r, 1, &no_category);
+		bool		isnull;
+		double		l = getfloat8(r, 3, &isnull);
+
+		for (int k = 0; !no_category && k < n_cats; k++)
+			if (cats[k] == cat && l > cat_top[k])
+				cat_top[k] = l;
+	}
+	{
+		double		overall_top = -INFINITY;
+
+		for (uint64 r = 0; r < SPI_processed; r++)
+		{
+			bool		no_category;
+			bool		isnull;
+
+			(void) getint8(r, 1, &no_category);
+			if (no_category)
+				overall_top = Max(overall_top, getfloat8(r, 3, &isnull));
+		}
+		for (uint64 r = 0; r < SPI_processed; r++)
+		{
+			bool		no_category;
+			bool		isnull;
+			int64		cat = getint8(r, 1, &no_category);
+			int64		item = getint8(r, 2, &isnull);
+			double		l = getfloat8(r, 3, &isnull);
+			Candidate  *c;
+
+			if (req->exclude_seen && RtrecIsSeen(req, item))
+				continue;
+			c = candidate(req, item);
+			if (no_category)
+				c->raw[SOURCE_TRENDING] = Max(c->raw[SOURCE_TRENDING], exp2(l - overall_top));
+			else
+				for (int k = 0; k < n_cats; k++)
+					if (cats[k] == cat)
+					{
+						double		v = cat_share[k] * exp2(l - cat_top[k]);
+
+						c->raw[SOURCE_C2I] = Max(c->raw[SOURCE_C2I], v);
+					}
+		}
+	}
+	SPI_freetuptable(SPI_tuptable);
+}
+
+static int
+compare_by_prescore(const void *a, const void *b)
+{
+	const Candidate *x = *(Candidate *const *) a;
+	const Candidate *y = *(Candidate *const *) b;
+
+	if (x->prescore != y->prescore)
+		return x->prescore > y->prescore ? -1 : 1;
+	return (x->item_id > y->item_id) - (x->item_id < y->item_id);
+}
+
+/*
+ * Drops seen items, scales every generator to [0, 1] by its best candidate,
+ * and keeps the pool_size candidates with the best single generator score.
+ * Returns them in pool[].
+ */
+static int
+build_pool(Request *req, Candidate ***pool_out)
+{
+	HASH_SEQ_STATUS seq;
+	Candidate  *c;
+	double		best[N_SOURCES] = {0};
+	long		n_all = hash_get_num_entries(req->candidates);
+	Candidate **pool = palloc(sizeof(Candidate *) * Max(1, n_all));
+	int			n = 0;
+
+	hash_seq_init(&seq, req->candidates);
+	while ((c = hash_seq_search(&seq)) != NULL)
+	{
+		if (req->exclude_seen && RtrecIsSeen(req, c->item_id))
+			continue;
+		for (int s = 0; s < N_SOURCES; s++)
+			best[s] = Max(best[s], c->raw[s]);
+		pool[n++] = c;
+	}
+	for (int k = 0; k < n; k++)
+	{
+		c = pool[k];
+		c->prescore = 0;
+		for (int s = 0; s < N_SOURCES; s++)
+		{
+			if (best[s] > 0)
+				c->raw[s] /= best[s];
+			c->prescore = Max(c->prescore, c->raw[s]);
+		}
+	}
+	if (n > 1)
+		qsort(pool, n, sizeof(Candidate *), compare_by_prescore);
+	*pool_out = pool;
+	return Min(n, req->pool_size);
+}
+
+/* 5.: catalog attributes of the pool; trend and first event when needed */
+static void
+load_attributes(Request *req, Candidate **pool, int n)
+{
+	int64	   *ids = palloc(sizeof(int64) * Max(1, n));
+	Datum		arg;
+
+	for (int k = 0; k < n; k++)
+		ids[k] = pool[k]->item_id;
+	arg = RtrecInt8Array(ids, n);
+	if (SPI_execute_plan(attributes_plan, &arg, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read candidate attributes");
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		bool		isnull;
+		int64		item = getint8(r, 1, &isnull);
+		Candidate  *c = hash_search(req->candidates, &item, HASH_FIND, NULL);
+		Datum		d;
+
+		if (c == NULL)
+			continue;
+		c->known = true;
+		c->category_id = getint8(r, 2, &isnull);
+		c->has_category = !isnull;
+		d = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 3, &isnull);
+		c->available = !isnull && DatumGetBool(d);
+	}
+	SPI_freetuptable(SPI_tuptable);
+	if (!req->need_item_state)
+		return;
+
+	if (SPI_execute_plan(item_state_plan, &arg, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read candidate trends");
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		bool		isnull;
+		int64		item = getint8(r, 1, &isnull);
+		Candidate  *c = hash_search(req->candidates, &item, HASH_FIND, NULL);
+		Datum		d;
+
+		if (c == NULL)
+			continue;
+		c->trend_log2 = getfloat8(r, 2, &isnull);
+		c->has_trend = !isnull;
+		d = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 3, &isnull);
+		c->first_ts = isnull ? 0 : DatumGetTimestampTz(d);
+	}
+	SPI_freetuptable(SPI_tuptable);
+}
+
+/* Generation and attributes of a request; returns the capped pool's size */
+int
+RtrecBuildPool(Request *req, const RtrecSettings *cfg, Candidate ***pool)
+{
+	int			n_pool;
+
+	prepare_plans();
+	req->candidates = int64_table("rtrec candidates", sizeof(Candidate), 1024);
+	req->seen = int64_table("rtrec seen", sizeof(int64), 256);
+	load_user(req);
+	weigh_triggers_and_categories(req, cfg);
+	generate_from_neighbors(req, cfg);
+	generate_from_trending(req, cfg);
+	n_pool = build_pool(req, pool);
+	load_attributes(req, *pool, n_pool);
+	return n_pool;
+}

@@ -1,0 +1,144 @@
+/*-------------------------------------------------------------------------
+ *
+ * ranker.c
+ *	  Ranking of a candidate pool: the "RTP" stage.
+ *
+ * Each candidate gets a feature vector (RtrecFeature, one weight each in
+ * rtrec.model_weights) and a score that is their weighted sum; its reason is
+ * the part that contributes most.  Features are in [0, 1]:
+ *	 swing, cf		generator scores, summed over the trigger items with
+ *					recency weights, scaled by the pool's best
+ *	 category		the user's interest in the item's category now, or the
+ *					c2i score when larger
+ *	 last_category	1 when the item is in the category of the user's last event
+ *	 trend			the item's trend relative to the pool's most trending
+ *	 freshness		2^(-age / half_life_s) of the item's first event, age
+ *					measured to the user's newest event
+ * Trend and freshness need the item state, loaded only when weighted.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "recommend.h"
+
+static double
+category_interest(Request *req, const Candidate *c)
+{
+	for (int j = 0; c->has_category && j < req->n_categories; j++)
+		if (req->categories[j].category_id == c->category_id)
+			return req->categories[j].share;
+	return 0;
+}
+
+void
+RtrecComputeFeatures(Request *req, Candidate **pool, int n, const RtrecSettings *cfg)
+{
+	double		top_trend = -INFINITY;
+	TimestampTz reference = req->reference_ts;
+
+	for (int k = 0; k < n; k++)
+	{
+		if (pool[k]->has_trend)
+			top_trend = Max(top_trend, pool[k]->trend_log2);
+		if (reference == 0 && pool[k]->first_ts > reference)
+			reference = pool[k]->first_ts;
+	}
+	for (int k = 0; k < n; k++)
+	{
+		Candidate  *c = pool[k];
+		double	   *f = c->feature;
+
+		f[FEATURE_SWING] = c->raw[SOURCE_SWING];
+		f[FEATURE_CF] = c->raw[SOURCE_CF];
+		f[FEATURE_CATEGORY] = Max(category_interest(req, c), c->raw[SOURCE_C2I]);
+		f[FEATURE_LAST_CATEGORY] = c->has_category && req->has_last_category &&
+			c->category_id == req->last_category ? 1.0 : 0.0;
+		f[FEATURE_TREND] = c->has_trend ? exp2(c->trend_log2 - top_trend) : 0.0;
+		f[FEATURE_FRESHNESS] = c->first_ts != 0 && reference >= c->first_ts ?
+			exp2(-((double) (reference - c->first_ts) / USECS_PER_SEC) / cfg->half_life_s) : 0.0;
+	}
+}
+
+/* Scores the pool with the model, and gives each candidate its reason */
+void
+RtrecScorePool(Candidate **pool, int n, const RtrecModelWeights *model)
+{
+	for (int k = 0; k < n; k++)
+	{
+		Candidate  *c = pool[k];
+		double		parts[RTREC_N_FEATURES];
+		double		strongest_part;
+		int			strongest = FEATURE_SWING;
+
+		c->score = 0;
+		for (int f = 0; f < RTREC_N_FEATURES; f++)
+		{
+			parts[f] = model->weight[f] * c->feature[f];
+			c->score += parts[f];
+		}
+		/* category and last category together make the c2i reason */
+		parts[FEATURE_CATEGORY] += parts[FEATURE_LAST_CATEGORY];
+		parts[FEATURE_LAST_CATEGORY] = 0;
+		strongest_part = parts[FEATURE_SWING];
+		for (int f = FEATURE_CF; f <= FEATURE_TREND; f++)
+			if (parts[f] > strongest_part)
+			{
+				strongest = f;
+				strongest_part = parts[f];
+			}
+
+		c->reason_kind = "trending";
+		if (strongest == FEATURE_SWING && c->swing_from_share > 0)
+		{
+			c->reason_kind = "swing";
+			c->reason_id = c->swing_from;
+		}
+		else if (strongest == FEATURE_CF && c->cf_from_share > 0)
+		{
+			c->reason_kind = "cf";
+			c->reason_id = c->cf_from;
+		}
+		else if (strongest == FEATURE_CATEGORY && c->has_category && strongest_part > 0)
+		{
+			c->reason_kind = "c2i";
+			c->reason_id = c->category_id;
+		}
+	}
+}
+
+bool
+RtrecPassesFilters(Request *req, const Candidate *c)
+{
+	if (!c->known || !c->available)
+		return false;
+	if (req->exclude_seen && RtrecIsSeen(req, c->item_id))
+		return false;
+	if (req->has_category_filter &&
+		(!c->has_category || c->category_id != req->category_filter))
+		return false;
+	return true;
+}
+
+/* best score first; ties (a cold user scores 0 everywhere): best generator score, item id */
+static int
+compare_by_score(const void *a, const void *b)
+{
+	const Candidate *x = *(Candidate *const *) a;
+	const Candidate *y = *(Candidate *const *) b;
+
+	if (x->score != y->score)
+		return x->score > y->score ? -1 : 1;
+	if (x->prescore != y->prescore)
+		return x->prescore > y->prescore ? -1 : 1;
+	return (x->item_id > y->item_id) - (x->item_id < y->item_id);
+}
+
+void
+RtrecSortByScore(Candidate **pool, int n)
+{
+	if (n > 1)
+		qsort(pool, n, sizeof(Candidate *), compare_by_score);
+}
