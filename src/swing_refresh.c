@@ -116,18 +116,21 @@ prepare_rewrite_plans(void)
 	Oid			del_types[1] = {INT8ARRAYOID};
 	Oid			ins_types[4] = {INT8ARRAYOID, INT8ARRAYOID, FLOAT8ARRAYOID, INT4ARRAYOID};
 
-	if (delete_plan != NULL)
-		return;
-	delete_plan = RtrecPrepareKept("DELETE FROM rtrec.swing_neighbors WHERE item_id = ANY($1)",
-							   1, del_types);
-	delete_cf_plan = RtrecPrepareKept("DELETE FROM rtrec.cf_neighbors WHERE item_id = ANY($1)",
-								  1, del_types);
-	insert_plan = RtrecPrepareKept("INSERT INTO rtrec.swing_neighbors (item_id, neighbor_id, score, rank)"
-							   " SELECT * FROM unnest($1::int8[], $2::int8[], $3::float8[], $4::int4[])",
-							   4, ins_types);
-	insert_cf_plan = RtrecPrepareKept("INSERT INTO rtrec.cf_neighbors (item_id, neighbor_id, score, rank)"
-								  " SELECT * FROM unnest($1::int8[], $2::int8[], $3::float8[], $4::int4[])",
-								  4, ins_types);
+	/* one by one: a pass rolled back half-way (lock timeout) comes back here */
+	if (delete_plan == NULL)
+		delete_plan = RtrecPrepareKept("DELETE FROM rtrec.swing_neighbors WHERE item_id = ANY($1)",
+									   1, del_types);
+	if (delete_cf_plan == NULL)
+		delete_cf_plan = RtrecPrepareKept("DELETE FROM rtrec.cf_neighbors WHERE item_id = ANY($1)",
+										  1, del_types);
+	if (insert_plan == NULL)
+		insert_plan = RtrecPrepareKept("INSERT INTO rtrec.swing_neighbors (item_id, neighbor_id, score, rank)"
+									   " SELECT * FROM unnest($1::int8[], $2::int8[], $3::float8[], $4::int4[])",
+									   4, ins_types);
+	if (insert_cf_plan == NULL)
+		insert_cf_plan = RtrecPrepareKept("INSERT INTO rtrec.cf_neighbors (item_id, neighbor_id, score, rank)"
+										  " SELECT * FROM unnest($1::int8[], $2::int8[], $3::float8[], $4::int4[])",
+										  4, ins_types);
 }
 
 /*
@@ -205,6 +208,8 @@ RtrecSwingRefresh(int max_rows)
 	int64	   *items;
 	int64		n;
 
+	/* before preparing the drain, whose parse analysis locks the queue */
+	lock_neighbors();
 	if (drain_plan == NULL)
 	{
 		Oid			types[3] = {INT4OID, INT4OID, INT4OID};
@@ -235,7 +240,6 @@ RtrecSwingRefresh(int max_rows)
 								  3, types);
 	}
 
-	lock_neighbors();
 	register_pending_items();
 	args[0] = Int32GetDatum(max_rows);
 	args[1] = Int32GetDatum(cfg->swing_min_items_per_user);
@@ -298,4 +302,17 @@ rtrec_swing_refresh(PG_FUNCTION_ARGS)
 	RtrecRefreshTrending();
 	SPI_finish();
 	PG_RETURN_INT64(total);
+}
+
+/*
+ * Rewrites the lists of items[0..n-1] now, whatever the queue holds
+ * (rtrec_train: just the lists a request is about to read).
+ */
+void
+RtrecSwingRewrite(const int64 *items, int n)
+{
+	lock_neighbors();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	rewrite_neighbors(items, n);
+	PopActiveSnapshot();
 }

@@ -18,6 +18,14 @@
  * is the queue table, so crashes and restarts lose nothing.  It exits for
  * good (code 0) when the extension is dropped.
  *
+ * The worker always gives way to DDL (DROP EXTENSION, TRUNCATE rtrec.events,
+ * ALTER EXTENSION UPDATE, ...): a pass takes every lock it needs up front
+ * without waiting, and backs off if one is taken or awaited; any other lock
+ * wait ends after lock_timeout (WORKER_LOCK_TIMEOUT, well under the default
+ * deadlock_timeout of 1 s), and the pass is rolled back and retried later.
+ * So the worker is never the half of a deadlock that makes the user's
+ * statement fail.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -25,6 +33,7 @@
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "catalog/namespace.h"
+#include "commands/extension.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -49,6 +58,8 @@
 #define WORKER_IDLE_EXIT_MS	3000
 #define WORKER_BATCH_ROWS	5000
 #define ENSURE_INTERVAL_MS	1000
+#define WORKER_LOCK_TIMEOUT	"100ms"
+#define WORKER_BACKOFF_MAX_MS	2000
 
 PGDLLEXPORT void rtrec_worker_main(Datum main_arg);
 
@@ -101,8 +112,73 @@ RtrecSwingWorkerEnsure(bool rate_limited)
 static bool
 extension_installed(void)
 {
-	return OidIsValid(get_namespace_oid(RTREC_SCHEMA, true)) &&
-		OidIsValid(get_relname_relid("swing_queue", get_namespace_oid(RTREC_SCHEMA, true)));
+	return OidIsValid(get_extension_oid("rtrec", true)) &&
+		OidIsValid(get_namespace_oid(RTREC_SCHEMA, true));
+}
+
+typedef enum PassResult
+{
+	PASS_DONE,					/* the pass ran (perhaps with nothing to do) */
+	PASS_BUSY,					/* a lock it needs is taken or awaited: later */
+	PASS_GONE					/* the extension was dropped */
+} PassResult;
+
+/*
+ * Every relation a pass touches (queue drain, list rewrite, pending
+ * registrations, trending cache, settings cache), in the strongest mode the
+ * pass takes on it.  rtrec.events comes first, as on every rtrec path.
+ */
+static const struct
+{
+	const char *relname;
+	LOCKMODE	mode;
+}			pass_relations[] =
+{
+	{"events", AccessShareLock},
+	{"swing_neighbors", ShareRowExclusiveLock},
+	{"cf_neighbors", RowExclusiveLock},
+	{"swing_queue", RowExclusiveLock},
+	{"pending_items", RowExclusiveLock},
+	{"items", RowExclusiveLock},
+	{"user_item_state", AccessShareLock},
+	{"item_state", AccessShareLock},
+	{"trending_items", RowExclusiveLock},
+	{"config", AccessShareLock},
+	{"event_types", AccessShareLock},
+	{"model_weights", AccessShareLock},
+};
+
+/*
+ * Takes the pass's locks without waiting.  DROP EXTENSION locks the members
+ * in creation order, TRUNCATE rtrec.events locks events and then the state
+ * tables: a pass that held some of its tables and waited for the rest could
+ * close a cycle with them, and deadlock detection fails the session that
+ * waited first, usually the DDL.  Holding all or none, a pass never waits for
+ * a relation while it holds one.
+ */
+static PassResult
+lock_pass_relations(void)
+{
+	Oid			nsp = get_namespace_oid(RTREC_SCHEMA, true);
+	Oid			relids[lengthof(pass_relations)];
+
+	if (!extension_installed())
+		return PASS_GONE;
+	for (int i = 0; i < lengthof(pass_relations); i++)
+	{
+		relids[i] = get_relname_relid(pass_relations[i].relname, nsp);
+		if (!OidIsValid(relids[i]))
+			return PASS_GONE;
+		if (!ConditionalLockRelationOid(relids[i], pass_relations[i].mode))
+			return PASS_BUSY;
+	}
+	/* a DROP (or a DROP and CREATE) may have committed before our locks */
+	if (!extension_installed())
+		return PASS_GONE;
+	for (int i = 0; i < lengthof(pass_relations); i++)
+		if (get_relname_relid(pass_relations[i].relname, get_namespace_oid(RTREC_SCHEMA, true)) != relids[i])
+			return PASS_BUSY;
+	return PASS_DONE;
 }
 
 /*
@@ -141,6 +217,70 @@ may_exit(LOCKTAG *tag)
 	return LockAcquire(tag, ExclusiveLock, true, true) == LOCKACQUIRE_NOT_AVAIL;
 }
 
+/*
+ * One pass in one transaction: drain a batch of the queue and, when due,
+ * rewrite the trending cache.  A lock wait that times out (or a deadlock
+ * this worker detects) rolls the pass back and reports PASS_BUSY; any other
+ * error ends the worker (exit code 1: the postmaster starts it again).
+ */
+static PassResult
+refresh_pass(int64 *refreshed, bool *trending_due, TimestampTz *last_trending)
+{
+	MemoryContext outer = CurrentMemoryContext;
+	volatile PassResult result = PASS_DONE;
+
+	*refreshed = 0;
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PG_TRY();
+	{
+		PushActiveSnapshot(GetTransactionSnapshot());
+		result = lock_pass_relations();
+		if (result == PASS_DONE)
+		{
+			pgstat_report_activity(STATE_RUNNING, "rtrec: refreshing Swing neighbours");
+			if (SPI_connect() != SPI_OK_CONNECT)
+				elog(ERROR, "SPI_connect failed");
+			*refreshed = RtrecSwingRefresh(WORKER_BATCH_ROWS);
+			*trending_due = *trending_due || *refreshed > 0;
+			if (*trending_due &&
+				TimestampDifferenceExceeds(*last_trending, GetCurrentTimestamp(),
+										   (int) (RtrecGetSettings()->trending_refresh_s * 1000)))
+			{
+				pgstat_report_activity(STATE_RUNNING, "rtrec: refreshing trending items");
+				RtrecRefreshTrending();
+				*last_trending = GetCurrentTimestamp();
+				*trending_due = false;
+			}
+			SPI_finish();
+		}
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(outer);
+		edata = CopyErrorData();
+		if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE &&
+			edata->sqlerrcode != ERRCODE_T_R_DEADLOCK_DETECTED)
+			PG_RE_THROW();
+		HOLD_INTERRUPTS();
+		AbortCurrentTransaction();
+		FlushErrorState();
+		RESUME_INTERRUPTS();
+		ereport(DEBUG1,
+				(errmsg("rtrec swing refresher gave way to a lock request: %s", edata->message)));
+		FreeErrorData(edata);
+		*refreshed = 0;
+		result = PASS_BUSY;
+	}
+	PG_END_TRY();
+	pgstat_report_activity(STATE_IDLE, NULL);
+	return result;
+}
+
 void
 rtrec_worker_main(Datum main_arg)
 {
@@ -150,6 +290,7 @@ rtrec_worker_main(Datum main_arg)
 	TimestampTz last_work;
 	TimestampTz last_trending;
 	bool		trending_due = true;	/* refresh once at start */
+	int			backoff_ms = 0;
 
 	memcpy(&role, MyBgworkerEntry->bgw_extra, sizeof(role));
 	pqsignal(SIGTERM, die);
@@ -159,9 +300,13 @@ rtrec_worker_main(Datum main_arg)
 	/* its kept plans look keys up: never let one planned on an empty table scan it */
 	SetConfigOption("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION);
 	SetConfigOption("jit", "off", PGC_USERSET, PGC_S_SESSION);
-	/* a DBA's global timeouts must not cancel refreshes in a restart loop */
+	/*
+	 * A DBA's global timeouts must not cancel refreshes in a restart loop; a
+	 * short lock_timeout of our own makes the worker, not a DDL statement,
+	 * give way when their lock waits cross (see lock_pass_relations).
+	 */
 	SetConfigOption("statement_timeout", "0", PGC_SUSET, PGC_S_OVERRIDE);
-	SetConfigOption("lock_timeout", "0", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("lock_timeout", WORKER_LOCK_TIMEOUT, PGC_SUSET, PGC_S_OVERRIDE);
 
 	set_worker_locktag(&tag);
 	if (LockAcquire(&tag, ExclusiveLock, true, true) == LOCKACQUIRE_NOT_AVAIL)
@@ -170,40 +315,19 @@ rtrec_worker_main(Datum main_arg)
 	last_work = last_trending = GetCurrentTimestamp();
 	for (;;)
 	{
-		int64		refreshed = 0;
-		bool		installed;
-		bool		refresh_trending;
+		int64		refreshed;
+		PassResult	result;
 
 		CHECK_FOR_INTERRUPTS();
-		SetCurrentStatementStartTimestamp();
-		StartTransactionCommand();
-		PushActiveSnapshot(GetTransactionSnapshot());
-		installed = extension_installed();
-		if (installed)
-		{
-			pgstat_report_activity(STATE_RUNNING, "rtrec: refreshing Swing neighbours");
-			if (SPI_connect() != SPI_OK_CONNECT)
-				elog(ERROR, "SPI_connect failed");
-			refreshed = RtrecSwingRefresh(WORKER_BATCH_ROWS);
-			trending_due = trending_due || refreshed > 0;
-			refresh_trending = trending_due &&
-				TimestampDifferenceExceeds(last_trending, GetCurrentTimestamp(),
-										   (int) (RtrecGetSettings()->trending_refresh_s * 1000));
-			if (refresh_trending)
-			{
-				pgstat_report_activity(STATE_RUNNING, "rtrec: refreshing trending items");
-				RtrecRefreshTrending();
-				last_trending = GetCurrentTimestamp();
-				trending_due = false;
-			}
-			SPI_finish();
-		}
-		PopActiveSnapshot();
-		CommitTransactionCommand();
-		pgstat_report_activity(STATE_IDLE, NULL);
-		if (!installed)
+		result = refresh_pass(&refreshed, &trending_due, &last_trending);
+		if (result == PASS_GONE)
 			proc_exit(0);		/* DROP EXTENSION: do not come back */
 
+		/* busy: someone holds or awaits a lock we need; back off, holding none */
+		if (result == PASS_BUSY)
+			backoff_ms = Min(Max(backoff_ms * 2, WORKER_NAP_MS), WORKER_BACKOFF_MAX_MS);
+		else
+			backoff_ms = 0;
 		if (refreshed > 0)
 		{
 			last_work = GetCurrentTimestamp();
@@ -217,7 +341,7 @@ rtrec_worker_main(Datum main_arg)
 			last_work = GetCurrentTimestamp();
 		}
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 WORKER_NAP_MS, PG_WAIT_EXTENSION);
+						 backoff_ms > 0 ? backoff_ms : WORKER_NAP_MS, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 	}
 }
