@@ -84,6 +84,19 @@ prepare_plans(void)
 									   1, array_arg);
 }
 
+/*
+ * Runs a read-only plan with the caller's snapshot.  SPI returns in its own
+ * memory context; the request's working memory is where it was called from.
+ */
+static int
+run_plan(Request *req, SPIPlanPtr plan, Datum *args, const char *nulls)
+{
+	int			rc = SPI_execute_plan(plan, args, nulls, true, 0);
+
+	MemoryContextSwitchTo(req->memory);
+	return rc;
+}
+
 static HTAB *
 int64_table(const char *name, Size entrysize, long size)
 {
@@ -146,7 +159,7 @@ load_user(Request *req)
 	Datum		arg = Int64GetDatum(req->user_id);
 	bool		isnull;
 
-	if (SPI_execute_plan(history_plan, &arg, NULL, true, 0) != SPI_OK_SELECT)
+	if (run_plan(req, history_plan, &arg, NULL) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the user's history");
 	req->n_history = (int) SPI_processed;
 	req->history = palloc(sizeof(HistoryItem) * Max(1, req->n_history));
@@ -165,7 +178,7 @@ load_user(Request *req)
 	if (req->n_history > 1)
 		qsort(req->history, req->n_history, sizeof(HistoryItem), compare_history);
 
-	if (SPI_execute_plan(user_plan, &arg, NULL, true, 0) != SPI_OK_SELECT)
+	if (run_plan(req, user_plan, &arg, NULL) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the user's features");
 	if (SPI_processed == 1)
 	{
@@ -176,7 +189,7 @@ load_user(Request *req)
 	}
 	SPI_freetuptable(SPI_tuptable);
 
-	if (SPI_execute_plan(categories_plan, &arg, NULL, true, 0) != SPI_OK_SELECT)
+	if (run_plan(req, categories_plan, &arg, NULL) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the user's categories");
 	req->n_categories = (int) SPI_processed;
 	req->categories = palloc(sizeof(UserCategory) * Max(1, req->n_categories));
@@ -264,8 +277,13 @@ generate_from_neighbors(Request *req, const RtrecSettings *cfg)
 		tw->weight = req->history[t].trigger_weight;
 	}
 
+	if (req->before_neighbors != NULL)
+	{
+		req->before_neighbors(triggers, n_triggers, req->before_neighbors_arg);
+		MemoryContextSwitchTo(req->memory);
+	}
 	arg = RtrecInt8Array(triggers, n_triggers);
-	if (SPI_execute_plan(neighbors_plan, &arg, NULL, true, 0) != SPI_OK_SELECT)
+	if (run_plan(req, neighbors_plan, &arg, NULL) != SPI_OK_SELECT)
 		elog(ERROR, "could not read neighbour lists");
 	for (uint64 r = 0; r < SPI_processed; r++)
 	{
@@ -343,7 +361,7 @@ generate_from_trending(Request *req, const RtrecSettings *cfg)
 	args[1] = Int32GetDatum(req->has_category_filter ? 200 : cfg->c2i_items_per_category);
 	args[2] = BoolGetDatum(overall);
 	args[3] = Int32GetDatum(Min(1000, Max(req->pool_size, req->n + 100)));
-	if (SPI_execute_plan(trending_plan, args, nulls, true, 0) != SPI_OK_SELECT)
+	if (run_plan(req, trending_plan, args, nulls) != SPI_OK_SELECT)
 		elog(ERROR, "could not read trending items");
 
 	/* best trend per category first, to scale each category's items */
@@ -459,7 +477,7 @@ load_attributes(Request *req, Candidate **pool, int n)
 	for (int k = 0; k < n; k++)
 		ids[k] = pool[k]->item_id;
 	arg = RtrecInt8Array(ids, n);
-	if (SPI_execute_plan(attributes_plan, &arg, NULL, true, 0) != SPI_OK_SELECT)
+	if (run_plan(req, attributes_plan, &arg, NULL) != SPI_OK_SELECT)
 		elog(ERROR, "could not read candidate attributes");
 	for (uint64 r = 0; r < SPI_processed; r++)
 	{
@@ -480,7 +498,7 @@ load_attributes(Request *req, Candidate **pool, int n)
 	if (!req->need_item_state)
 		return;
 
-	if (SPI_execute_plan(item_state_plan, &arg, NULL, true, 0) != SPI_OK_SELECT)
+	if (run_plan(req, item_state_plan, &arg, NULL) != SPI_OK_SELECT)
 		elog(ERROR, "could not read candidate trends");
 	for (uint64 r = 0; r < SPI_processed; r++)
 	{
@@ -505,6 +523,7 @@ RtrecBuildPool(Request *req, const RtrecSettings *cfg, Candidate ***pool)
 {
 	int			n_pool;
 
+	req->memory = CurrentMemoryContext;
 	prepare_plans();
 	req->candidates = int64_table("rtrec candidates", sizeof(Candidate), 1024);
 	req->seen = int64_table("rtrec seen", sizeof(int64), 256);

@@ -79,6 +79,9 @@ typedef struct Request
 	bool		exclude_seen;
 	int			pool_size;
 	bool		need_item_state;	/* load trend and first_ts of candidates */
+	/* called with the trigger items before their lists are read, if set */
+	void		(*before_neighbors) (const int64 *items, int n, void *arg);
+	void	   *before_neighbors_arg;
 
 	/* what is known of the user */
 	HistoryItem *history;		/* newest first */
@@ -89,6 +92,7 @@ typedef struct Request
 	int64		last_category;
 	TimestampTz reference_ts;	/* the user's newest event, else 0 */
 
+	MemoryContext memory;		/* the request's working memory */
 	HTAB	   *candidates;
 	HTAB	   *seen;
 } Request;

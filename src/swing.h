@@ -37,6 +37,7 @@ extern void RtrecNeighborsComputeFromGraph(const SwingGraph *graph, int64 item_i
 /* swing_refresh.c: drains up to max_rows queue rows; returns items refreshed */
 extern int64 RtrecSwingRefresh(int max_rows);
 extern void RtrecRefreshTrending(void);
+extern void RtrecSwingRewrite(const int64 *items, int n);
 
 /*
  * worker.c: makes sure this database's refresh worker runs (a conditional

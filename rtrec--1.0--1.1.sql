@@ -1,0 +1,34 @@
+/* rtrec--1.0--1.1.sql: update script from rtrec 1.0 to 1.1 */
+
+\echo Use "ALTER EXTENSION rtrec UPDATE TO '1.1'" to load this file. \quit
+
+/*
+ * CREATE EXTENSION rtrec runs rtrec--1.0.sql and then this script (there is
+ * no rtrec--1.1.sql), so a fresh 1.1 and an updated 1.0 are the same by
+ * construction; t/006_upgrade.pl checks it on a database with data.
+ *
+ * Rules for what goes here (1.0 is released and its script is frozen):
+ *   - schema-qualify everything and pin search_path in new functions, as
+ *     rtrec--1.0.sql does; refer to the function schema as @extschema@;
+ *   - keep the data: ALTER, never DROP and re-CREATE, tables that hold it;
+ *     call pg_extension_config_dump() for new tables that users write;
+ *   - REVOKE from PUBLIC new functions that are the owner's only;
+ *   - lock rtrec.events first, as every rtrec path does, before any other
+ *     rtrec table (the refresh worker gives way to the update's locks);
+ *   - the C library serves 1.0 and 1.1 objects alike (it is installed
+ *     before databases are updated): keep the symbols 1.0 refers to.
+ */
+
+-- 1.1: the refresh worker gives way to DDL (C only, no catalog change).
+
+-- 1.1: rtrec_train() fits the ranker to the database's own events.
+CREATE FUNCTION @extschema@.rtrec_train(test_events integer DEFAULT 1000, apply boolean DEFAULT true)
+RETURNS TABLE(measure text, current double precision, trained double precision)
+AS 'MODULE_PATHNAME', 'rtrec_train'
+LANGUAGE C VOLATILE CALLED ON NULL INPUT
+SET search_path = pg_catalog, pg_temp
+SET jit = off;
+COMMENT ON FUNCTION @extschema@.rtrec_train(integer, boolean) IS
+	'fits rtrec.model_weights and trigger_decay by replaying the newest test_events first interactions (rolled back); reports hit rate and MRR@20 on the newest third, held out; blocks new events while it runs';
+-- settings and weights belong to the owner
+REVOKE ALL ON FUNCTION @extschema@.rtrec_train(integer, boolean) FROM PUBLIC;
