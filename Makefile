@@ -17,6 +17,9 @@ ifdef WERROR
 PG_CFLAGS += -Werror
 endif
 
+# rebuild a C file when a header it includes changes (PGXS does not by default)
+override autodepend = yes
+
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)

@@ -360,7 +360,13 @@ generate_from_trending(Request *req, const RtrecSettings *cfg)
 	args[0] = RtrecInt8Array(cats, n_cats);
 	args[1] = Int32GetDatum(req->has_category_filter ? 200 : cfg->c2i_items_per_category);
 	args[2] = BoolGetDatum(overall);
-	args[3] = Int32GetDatum(Min(1000, Max(req->pool_size, req->n + 100)));
+	/*
+	 * Overall trending: the whole answer of a user without history; for the
+	 * others only a fill (their categories' trending items come from c2i),
+	 * which would otherwise take pool places from the other generators.
+	 */
+	args[3] = Int32GetDatum(req->n_history > 0 ? Min(1000, req->n + 100)
+							: Min(1000, Max(req->pool_size, req->n + 100)));
 	if (run_plan(req, trending_plan, args, nulls) != SPI_OK_SELECT)
 		elog(ERROR, "could not read trending items");
 
