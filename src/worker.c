@@ -289,7 +289,13 @@ rtrec_worker_main(Datum main_arg)
 	LOCKTAG		tag;
 	TimestampTz last_work;
 	TimestampTz last_trending;
-	bool		trending_due = true;	/* refresh once at start */
+	/*
+	 * Not at start: readers start a worker too (once a second, for queued
+	 * work a crash left), and on a large database a rewrite of the trending
+	 * cache costs seconds of CPU every time.  Every event that changes a
+	 * trend queues a row, whose drain makes the cache due.
+	 */
+	bool		trending_due = false;
 	int			backoff_ms = 0;
 
 	memcpy(&role, MyBgworkerEntry->bgw_extra, sizeof(role));
