@@ -485,6 +485,8 @@ def main():
     ap.add_argument("--baseline", action="append", default=[],
                     help="'label=HR' printed next to the real-time HR@20 (repeatable)")
     ap.add_argument("--note", action="append", default=[], help="a line added to the report's settings")
+    ap.add_argument("--train", type=int, default=0,
+                    help="after loading the history, run rtrec_train(N, true) on it (its report is kept)")
     ap.add_argument("--out-dir", default=os.path.join(BENCH_DIR, "out"))
     a = ap.parse_args()
 
@@ -527,6 +529,15 @@ def main():
     tl = load(conn, events, start, catalog, weights, settings)
     log("loaded: items %.1f s, COPY %.1f s, rebuild %.1f s, VACUUM ANALYZE %.1f s"
         % (tl["items"], tl["copy"], tl["rebuild"], tl["analyze"]))
+    train_rows = []
+    if a.train:
+        log("rtrec_train(%d, true) on the history" % a.train)
+        t0 = time.perf_counter()
+        cur.execute("SELECT measure, current, trained FROM rtrec_train(%s, true)", (a.train,))
+        train_rows = cur.fetchall()
+        tl["train"] = time.perf_counter() - t0
+        for m, c, t in train_rows:
+            log("  %-24s %10.4g %10.4g" % (m, c, t))
     config, extver, server, sw = db_info(conn)
     sizes_load = state_sizes(conn)
     prepare(cur)
@@ -585,6 +596,11 @@ def main():
         lines.append("              (set by --settings: %s)" % a.settings)
     for n in a.note:
         lines.append("note          %s" % n)
+    if train_rows:
+        lines.append("training      SELECT * FROM rtrec_train(%d, true) after loading the history (%.1f s);"
+                     " rtrec.config above is after it" % (a.train, tl["train"]))
+        for m, c, t in train_rows:
+            lines.append("              %-24s current %-10.4g trained %.4g" % (m, c, t))
     lines.append("")
     lines.append("Results")
     for r in results:

@@ -23,6 +23,9 @@
 #                       and age at the calls are reported); call: drain it with
 #                       rtrec_swing_refresh() before every call (what a live
 #                       system sees; much slower), see replay.py --help
+#   --train N           after loading the history, fit the ranker with
+#                       rtrec_train(N, true) (a replay of the history's newest
+#                       events; the test period is never seen) and report it
 #   --no-build          use the installed extension as is (default: make && make install)
 #   --head              build the committed HEAD into the cluster's private snapshot
 #                       (git archive; the system installation is left alone)
@@ -36,6 +39,7 @@ ONLY=
 MODE=both
 SETTINGS=
 SWING_REFRESH=worker
+TRAIN=
 BUILD=1
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -45,6 +49,7 @@ while [ $# -gt 0 ]; do
 		--mode) MODE="${2:?}"; shift 2 ;;
 		--settings) SETTINGS="${2:?}"; shift 2 ;;
 		--swing-refresh) SWING_REFRESH="${2:?}"; shift 2 ;;
+		--train) TRAIN="${2:?}"; shift 2 ;;
 		--no-build) BUILD=0; shift ;;
 		--head) BUILD=0; export RTREC_BUILD_HEAD=1; shift ;;
 		--keep) export RTREC_CLUSTER_KEEP=1; shift ;;
@@ -78,7 +83,7 @@ run() {	# $1 db name, then replay.py options
 		|| rtrec_die "rtrec_recommend() is not in the installed extension yet"
 	local log="$RTREC_TMP/$db.out"
 	"$PY" "$RTREC_ROOT/bench/replay.py" --dsn "$(rtrec_dsn "$db")" --mode "$MODE" \
-		--swing-refresh "$SWING_REFRESH" ${SETTINGS:+--settings "$SETTINGS"} "$@" | tee "$log"
+		--swing-refresh "$SWING_REFRESH" ${SETTINGS:+--settings "$SETTINGS"} ${TRAIN:+--train "$TRAIN"} "$@" | tee "$log"
 	{ cat "$log"; echo; } >>"$SUMMARY"
 	rtrec_dropdb "$db" >/dev/null
 }
