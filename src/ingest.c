@@ -573,10 +573,16 @@ static const char *apply_sql =
 "   first_ts = least(s.first_ts, excluded.first_ts),"
 "   last_ts = greatest(s.last_ts, excluded.last_ts)"
 "), q AS ("
+/*
+ * A LATERAL probe, not NOT EXISTS: the generic plan would resolve that
+ * sublink to a hashed subplan (chosen when the tables were small), which
+ * reads all of user_item_state into a hash table on every statement.
+ */
 " INSERT INTO rtrec.swing_queue (item_id, user_id, new_pair)"
-" SELECT ki, k, NOT EXISTS (SELECT 1 FROM rtrec.user_item_state s"
-"                           WHERE s.user_id = x.k AND s.item_id = x.ki)"
+" SELECT x.ki, x.k, old.user_id IS NULL"
 "   FROM unnest($22::int8[], $23::int8[]) AS x(k, ki)"
+"   LEFT JOIN LATERAL (SELECT s.user_id FROM rtrec.user_item_state s"
+"                       WHERE s.user_id = x.k AND s.item_id = x.ki LIMIT 1) old ON true"
 ") SELECT 1";
 
 static SPIPlanPtr
