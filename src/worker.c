@@ -104,9 +104,18 @@ RtrecSwingWorkerEnsure(bool rate_limited)
 	memcpy(worker.bgw_extra, &role, sizeof(role));
 	worker.bgw_notify_pid = 0;
 	if (!RegisterDynamicBackgroundWorker(&worker, &handle))
-		ereport(WARNING,
-				(errmsg("rtrec could not start its Swing refresh worker"),
-				 errhint("Raise max_worker_processes; until then Swing neighbours are refreshed only by rtrec_swing_refresh().")));
+	{
+		/* once a minute per session, not on every statement of a busy writer */
+		static TimestampTz last_warning = 0;
+
+		if (last_warning == 0 || TimestampDifferenceExceeds(last_warning, now, 60 * 1000))
+		{
+			last_warning = now;
+			ereport(WARNING,
+					(errmsg("rtrec could not start its Swing refresh worker"),
+					 errhint("Raise max_worker_processes; until then Swing neighbours are refreshed only by rtrec_swing_refresh().")));
+		}
+	}
 }
 
 static bool
