@@ -473,6 +473,16 @@ build_pool(Request *req, Candidate ***pool_out)
 	return Min(n, req->pool_size);
 }
 
+/* the pool candidate whose item id is column 1 of result row r, if any */
+static Candidate *
+candidate_of_row(Request *req, uint64 r)
+{
+	bool		isnull;
+	int64		item = getint8(r, 1, &isnull);
+
+	return hash_search(req->candidates, &item, HASH_FIND, NULL);
+}
+
 /* 5.: catalog attributes of the pool; trend and first event when needed */
 static void
 load_attributes(Request *req, Candidate **pool, int n)
@@ -488,8 +498,7 @@ load_attributes(Request *req, Candidate **pool, int n)
 	for (uint64 r = 0; r < SPI_processed; r++)
 	{
 		bool		isnull;
-		int64		item = getint8(r, 1, &isnull);
-		Candidate  *c = hash_search(req->candidates, &item, HASH_FIND, NULL);
+		Candidate  *c = candidate_of_row(req, r);
 		Datum		d;
 
 		if (c == NULL)
@@ -509,8 +518,7 @@ load_attributes(Request *req, Candidate **pool, int n)
 	for (uint64 r = 0; r < SPI_processed; r++)
 	{
 		bool		isnull;
-		int64		item = getint8(r, 1, &isnull);
-		Candidate  *c = hash_search(req->candidates, &item, HASH_FIND, NULL);
+		Candidate  *c = candidate_of_row(req, r);
 		Datum		d;
 
 		if (c == NULL)

@@ -21,6 +21,9 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use RtrecTAP;
 use IPC::Run;
 use Time::HiRes qw(time usleep);
 
@@ -86,25 +89,6 @@ $standby->start;
 # of the queries below.
 my $ps = $primary->background_psql('postgres');
 my $ss = $standby->background_psql('postgres', on_error_stop => 0);
-
-# Runs a query in a session; returns (output, stderr).
-sub run_in
-{
-	my ($session, $sql) = @_;
-	my $out = $session->query($sql);
-	my $err = $session->{stderr};
-	$session->{stderr} = '';
-	return ($out, $err);
-}
-
-# Runs a query that must succeed; returns its output.
-sub q_ok
-{
-	my ($session, $sql) = @_;
-	my ($out, $err) = run_in($session, $sql);
-	die "query failed: $err\n$sql" if $err ne '';
-	return $out;
-}
 
 # Waits until the primary's refresher has drained the Swing queue, then for
 # the standby to replay everything.

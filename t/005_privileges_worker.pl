@@ -30,6 +30,9 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use RtrecTAP;
 use Time::HiRes qw(time usleep);
 
 my $node = PostgreSQL::Test::Cluster->new('priv');
@@ -40,44 +43,8 @@ restart_after_crash = on
 });
 $node->start;
 
-# Runs a query in a background session; returns (output, stderr).
-sub run_in
-{
-	my ($session, $sql) = @_;
-	my $out = $session->query($sql);
-	my $err = $session->{stderr};
-	$session->{stderr} = '';
-	return ($out, $err);
-}
-
-# Runs a query that must succeed; returns its output.
-sub q_ok
-{
-	my ($session, $sql) = @_;
-	my ($out, $err) = run_in($session, $sql);
-	die "query failed: $err\n$sql" if $err ne '';
-	return $out;
-}
-
-# Polls a session until the query returns 't'; returns the seconds it took,
-# or undef after $timeout seconds.
-sub wait_until
-{
-	my ($session, $sql, $timeout) = @_;
-	my $start = time;
-	while (time - $start < $timeout)
-	{
-		my ($out, $err) = run_in($session, $sql);
-		return time - $start if $out eq 't';
-		usleep(20_000);
-	}
-	return undef;
-}
-
-my $worker_running = q{
-	SELECT count(*) > 0 FROM pg_stat_activity WHERE backend_type = 'rtrec swing refresher'};
-my $worker_gone = q{
-	SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type = 'rtrec swing refresher'};
+my $worker_running = $WORKER_RUNNING;
+my $worker_gone = $WORKER_GONE;
 
 my $admin = $node->background_psql('postgres', on_error_stop => 0);
 

@@ -22,6 +22,9 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use RtrecTAP;
 use Time::HiRes qw(time usleep);
 
 my $loops = $ENV{RTREC_DDL_LOOPS} // 10;
@@ -38,42 +41,10 @@ $node->start;
 my $admin = $node->background_psql('postgres', on_error_stop => 0);
 my $poll = $node->background_psql('postgres', on_error_stop => 0);
 
-# Runs a query in a background session; returns (output, stderr).
-sub run_in
-{
-	my ($session, $sql) = @_;
-	my $out = $session->query($sql);
-	my $err = $session->{stderr};
-	$session->{stderr} = '';
-	return ($out, $err);
-}
-
-sub q_ok
-{
-	my ($session, $sql) = @_;
-	my ($out, $err) = run_in($session, $sql);
-	die "query failed: $err\n$sql" if $err ne '';
-	return $out;
-}
 q_ok($admin, 'SET client_min_messages = warning');
 
-# Polls until the query returns 't'; true unless $timeout seconds pass.
-sub wait_until
-{
-	my ($sql, $timeout) = @_;
-	my $start = time;
-	while (time - $start < $timeout)
-	{
-		return 1 if q_ok($poll, $sql) eq 't';
-		usleep(10_000);
-	}
-	return 0;
-}
-
-my $worker_running = q{
-	SELECT count(*) > 0 FROM pg_stat_activity WHERE backend_type = 'rtrec swing refresher'};
-my $worker_gone = q{
-	SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type = 'rtrec swing refresher'};
+my $worker_running = $WORKER_RUNNING;
+my $worker_gone = $WORKER_GONE;
 # the worker is inside a refresh transaction: it holds its neighbours lock
 my $worker_refreshing = q{
 	SELECT count(*) > 0 FROM pg_locks l JOIN pg_stat_activity a USING (pid)
@@ -113,15 +84,15 @@ sub ddl_in_locking_transaction
 {
 	my ($ddl, $round) = @_;
 	load_events($round);
-	wait_until($worker_running, 5) or note 'the worker did not start';
+	defined wait_until($poll, $worker_running, 5) or note 'the worker did not start';
 	q_ok($admin, q{SELECT pg_terminate_backend(pid) FROM pg_stat_activity
 		WHERE backend_type = 'rtrec swing refresher'});
-	wait_until($worker_gone, 5) or note 'the worker did not exit';
+	defined wait_until($poll, $worker_gone, 5) or note 'the worker did not exit';
 	my $dba = $node->background_psql('postgres', on_error_stop => 0);
 	q_ok($dba, 'BEGIN; LOCK TABLE rtrec.events IN ACCESS EXCLUSIVE MODE');
 	# the postmaster restarts the worker after 1 s; let it wait for events
 	# past its own deadlock check
-	wait_until($worker_running, 5) or note 'the worker did not restart';
+	defined wait_until($poll, $worker_running, 5) or note 'the worker did not restart';
 	usleep(1_500_000);
 	my (undef, $err) = run_in($dba, $ddl);
 	run_in($dba, 'COMMIT');
@@ -136,7 +107,7 @@ ok(!failed('TRUNCATE in a locking transaction', 1, $err),
 $err = ddl_in_locking_transaction('DROP EXTENSION rtrec', 2);
 ok(!failed('DROP EXTENSION in a locking transaction', 1, $err),
 	'DROP EXTENSION rtrec in a transaction that locked rtrec.events first, a fresh worker waiting');
-ok(wait_until($worker_gone, 5), 'the worker exits after the DROP');
+ok(defined wait_until($poll, $worker_gone, 5), 'the worker exits after the DROP');
 
 #
 # Issues $ddl while the worker is mid-refresh, after a random delay;
@@ -146,7 +117,7 @@ sub ddl_mid_refresh
 {
 	my ($ddl, $round) = @_;
 	load_events($round);
-	wait_until($worker_refreshing, 10)
+	defined wait_until($poll, $worker_refreshing, 10)
 	  or note "round $round: the worker was not seen refreshing";
 	usleep(int(rand(400_000)));
 	my (undef, $err) = run_in($admin, $ddl);
@@ -168,7 +139,7 @@ is($failed, 0, "TRUNCATE rtrec.events mid-refresh never fails ($loops rounds)");
 
 # the worker still serves the database
 load_events($loops + 1);
-ok(wait_until('SELECT count(*) = 0 FROM rtrec.swing_queue', 60),
+ok(defined wait_until($poll, 'SELECT count(*) = 0 FROM rtrec.swing_queue', 60),
 	'after the TRUNCATEs, the worker drains new events');
 is(q_ok($admin, 'SELECT count(*) FROM rtrec_verify()'), '0', 'rtrec_verify() is empty');
 
@@ -186,7 +157,7 @@ for my $round (1 .. $loops)
 		$failed++;
 		next;
 	}
-	$not_gone++ unless wait_until($worker_gone, 5);
+	$not_gone++ unless defined wait_until($poll, $worker_gone, 5);
 }
 note "DROP EXTENSION mid-refresh: $failed of $loops rounds failed";
 is($failed, 0, "DROP EXTENSION rtrec mid-refresh never fails ($loops rounds)");
