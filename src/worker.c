@@ -70,6 +70,33 @@ set_worker_locktag(LOCKTAG *tag)
 	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, 0x72747265, 0x63737767, 0x7274);
 }
 
+/*
+ * Whether the worker this session registered last may still be on its way
+ * to its lock: registered but not started, or started less than a second
+ * ago (it exits when idle only after 3 s, so it is not leaving).  Another
+ * registration then would only start a worker that exits at once, and a
+ * fast series of INSERT statements would fill every free worker slot.
+ */
+static BackgroundWorkerHandle *registered = NULL;
+static TimestampTz registered_at = 0;
+
+static bool
+registered_worker_starting(TimestampTz now)
+{
+	pid_t		pid;
+	BgwHandleStatus status;
+
+	if (registered == NULL)
+		return false;
+	status = GetBackgroundWorkerPid(registered, &pid);
+	if (status == BGWH_NOT_YET_STARTED ||
+		(status == BGWH_STARTED && !TimestampDifferenceExceeds(registered_at, now, 1000)))
+		return true;
+	pfree(registered);
+	registered = NULL;
+	return false;
+}
+
 void
 RtrecSwingWorkerEnsure(bool rate_limited)
 {
@@ -79,6 +106,8 @@ RtrecSwingWorkerEnsure(bool rate_limited)
 	BackgroundWorker worker;
 	BackgroundWorkerHandle *handle;
 	Oid			role = GetUserId();
+	MemoryContext old;
+	bool		started;
 
 	if (rate_limited && last_check != 0 &&
 		!TimestampDifferenceExceeds(last_check, now, ENSURE_INTERVAL_MS))
@@ -91,6 +120,8 @@ RtrecSwingWorkerEnsure(bool rate_limited)
 	if (LockAcquire(&tag, ExclusiveLock, false, true) == LOCKACQUIRE_NOT_AVAIL)
 		return;					/* the worker holds it: running */
 	LockRelease(&tag, ExclusiveLock, false);
+	if (registered_worker_starting(now))
+		return;
 
 	memset(&worker, 0, sizeof(worker));
 	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
@@ -103,7 +134,15 @@ RtrecSwingWorkerEnsure(bool rate_limited)
 	worker.bgw_main_arg = ObjectIdGetDatum(MyDatabaseId);
 	memcpy(worker.bgw_extra, &role, sizeof(role));
 	worker.bgw_notify_pid = 0;
-	if (!RegisterDynamicBackgroundWorker(&worker, &handle))
+	old = MemoryContextSwitchTo(TopMemoryContext);	/* the handle outlives the statement */
+	started = RegisterDynamicBackgroundWorker(&worker, &handle);
+	MemoryContextSwitchTo(old);
+	if (started)
+	{
+		registered = handle;
+		registered_at = now;
+	}
+	else
 	{
 		/* once a minute per session, not on every statement of a busy writer */
 		static TimestampTz last_warning = 0;
