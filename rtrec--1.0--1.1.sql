@@ -32,3 +32,27 @@ COMMENT ON FUNCTION @extschema@.rtrec_train(integer, boolean) IS
 	'fits rtrec.model_weights and trigger_decay by replaying the newest test_events first interactions (rolled back); reports hit rate and MRR@20 on the newest third, held out; blocks new events while it runs';
 -- settings and weights belong to the owner
 REVOKE ALL ON FUNCTION @extschema@.rtrec_train(integer, boolean) FROM PUBLIC;
+
+-- 1.1: rtrec_verify() locks rtrec.events before any state table, as INSERT,
+-- TRUNCATE and the refresh worker do.  The 1.0 SQL function planned its
+-- query with the state tables first and rtrec.events last, so a TRUNCATE of
+-- rtrec.events (events, then the state tables in its trigger) could
+-- deadlock with it.  The 1.0 query lives on as rtrec.verify_state(); a
+-- REVOKE on the 1.0 rtrec_verify() must be done again on the new one.
+ALTER FUNCTION @extschema@.rtrec_verify() RENAME TO verify_state;
+ALTER FUNCTION @extschema@.verify_state() SET SCHEMA rtrec;
+REVOKE ALL ON FUNCTION rtrec.verify_state() FROM PUBLIC;
+COMMENT ON FUNCTION rtrec.verify_state() IS
+	'the comparison behind rtrec_verify(), which locks rtrec.events first';
+CREATE FUNCTION @extschema@.rtrec_verify()
+RETURNS TABLE (relation text, key text, stored text, expected text)
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	LOCK TABLE rtrec.events IN ACCESS SHARE MODE;
+	RETURN QUERY SELECT * FROM rtrec.verify_state();
+END
+$$;
+COMMENT ON FUNCTION @extschema@.rtrec_verify() IS
+	'every difference between the stored derived state and a recomputation from rtrec.events; no rows = consistent';

@@ -543,7 +543,7 @@ rtrec_train(PG_FUNCTION_ARGS)
 	n_test = choose_test_events(wanted, &test_ids, &cut);
 	if (n_test < 10)
 		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("rtrec_train() found %d test events; it needs at least 10", n_test),
 				 errdetail("A test event is a user's first interaction with an item, after an earlier interaction of that user, on an item with an earlier event."),
 				 errhint("Train once more events have arrived.")));
