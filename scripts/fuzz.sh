@@ -5,7 +5,9 @@
 #   sudo scripts/fuzz.sh                          3 minutes, 2 sessions
 #   sudo scripts/fuzz.sh --seconds 60 --sessions 3 --seed 42
 #   sudo scripts/fuzz.sh --rounds 5 --calls 200   a fixed amount of work
-#   sudo scripts/fuzz.sh --skip neighbors_compute_part,truncate
+#   sudo scripts/fuzz.sh --skip truncate,train    all kinds of calls but these
+#   sudo scripts/fuzz.sh --head                   rtrec built from the committed HEAD
+#   sudo scripts/fuzz.sh --system                 no private snapshot (see below)
 #
 # The server runs in a temporary directory (loopback and a private unix
 # socket only) as an unprivileged user (postgres, or the caller when not
@@ -13,12 +15,21 @@
 # whole server down where nobody can miss it.  Each round, every session runs
 # CALL fuzz.run(seed, calls, session) (scripts/fuzz.sql: calls to
 # rtrec_recommend, rtrec_similar, rtrec_candidates, rtrec_trending,
-# rtrec.swing_compute and other internals with NULLs, 0, negatives, INT_MAX,
-# -2^63, huge n and random ids; INSERTs of random event streams with unknown
-# types, NULLs, infinite, ancient and future times, multi-row and 70000-row
-# batches; valid and invalid changes of settings, weights, event types and
-# the catalog; rtrec_swing_refresh / rtrec_rebuild / rtrec_verify in
-# between), and a COPY of random rows, some malformed, runs beside them.
+# rtrec_train, rtrec.swing_compute and other internals with NULLs, 0,
+# negatives, INT_MAX, -2^63, huge n and random ids; INSERTs of random event
+# streams with unknown types, NULLs, infinite, ancient and future times,
+# multi-row and 70000-row batches; valid and invalid changes of settings,
+# weights, event types and the catalog; rtrec_swing_refresh / rtrec_rebuild /
+# rtrec_verify in between), and a COPY of random rows, some malformed, runs
+# beside them.  Every kind of call runs unless --skip names it.
+#
+# The server's postgres binary and rtrec's files come from a private snapshot
+# of the installation in the temporary directory (bench/cluster.sh's), so
+# that a `make install` by someone else cannot swap rtrec.so under it.  The
+# snapshot copies the installed rtrec; --head (or RTREC_BUILD_HEAD=1) builds
+# the committed HEAD (git archive) into it instead, leaving the system
+# installation alone (scripts/fuzz.sql still comes from the working tree);
+# --system runs the system installation, without a snapshot.
 #
 # At the end it checks that the server never crashed or restarted: the
 # postmaster and its start time are the same, no session lost its
@@ -59,6 +70,8 @@ while [ $# -gt 0 ]; do
 		--sessions) SESSIONS=$2; shift 2 ;;
 		--seed) SEED=$2; shift 2 ;;
 		--skip) SKIP=$2; shift 2 ;;
+		--head) export RTREC_BUILD_HEAD=1; shift ;;
+		--system) export RTREC_PRIVATE_INSTALL=0; shift ;;
 		-h|--help) sed -n '2,/^$/s/^# \{0,1\}//p' "$0"; exit 0 ;;
 		*) echo "fuzz.sh: unknown argument: $1" >&2; exit 2 ;;
 	esac
@@ -69,7 +82,8 @@ die() { printf 'fuzz.sh: %s\n' "$*" >&2; echo "FAIL: $*"; exit 1; }
 
 [ -x "$PG_CONFIG" ] || die "pg_config not found at $PG_CONFIG (set PG_CONFIG)"
 BINDIR=$("$PG_CONFIG" --bindir)
-[ -f "$("$PG_CONFIG" --pkglibdir)/rtrec.so" ] || die "rtrec is not installed (make && sudo make install)"
+[ "${RTREC_BUILD_HEAD:-0}" = 1 ] || [ -f "$("$PG_CONFIG" --pkglibdir)/rtrec.so" ] \
+	|| die "rtrec is not installed (make && sudo make install, or --head)"
 
 if [ "$(id -u)" = 0 ]; then
 	id postgres >/dev/null 2>&1 || die "user postgres does not exist"
@@ -95,7 +109,7 @@ cleanup()
 	local rc=$?
 	set +e
 	trap - EXIT INT TERM
-	[ "$STARTED" = 1 ] && as_user "$BINDIR/pg_ctl" -D "$DATA" -m immediate -w stop >/dev/null 2>&1
+	[ "$STARTED" = 1 ] && as_user "$SRVBIN/pg_ctl" -D "$DATA" -m immediate -w stop >/dev/null 2>&1
 	if [ "${RTREC_FUZZ_KEEP:-0}" = 1 ]; then
 		echo "fuzz.sh: kept $TMP" >&2
 	else
@@ -107,8 +121,19 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+# the server's binaries: a private snapshot in $TMP/inst, made by bench/cluster.sh
+SRVBIN=$BINDIR
+# shellcheck source=bench/cluster.sh
+. "$REPO/bench/cluster.sh"
+if [ "$RTREC_PRIVATE_INSTALL" = 1 ]; then
+	RTREC_TMP=$TMP
+	_rtrec_private_install
+	SRVBIN=$RTREC_SRVBIN
+	say "private snapshot in $TMP/inst: $(rtrec_installed_id)"
+fi
+
 say "initdb"
-as_user "$BINDIR/initdb" -D "$DATA" -A trust -E UTF8 --no-locale --no-sync >"$TMP/initdb.log" 2>&1 \
+as_user "$SRVBIN/initdb" -D "$DATA" -A trust -E UTF8 --no-locale --no-sync >"$TMP/initdb.log" 2>&1 \
 	|| { cat "$TMP/initdb.log" >&2; die "initdb failed"; }
 cat >>"$DATA/postgresql.conf" <<EOF
 
@@ -130,7 +155,7 @@ PORT=
 for _ in 1 2 3 4 5 6 7 8; do
 	candidate=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
 	port_in_use "$candidate" && continue
-	if as_user "$BINDIR/pg_ctl" -D "$DATA" -l "$LOG" -w -t 60 -o "-p $candidate" start >/dev/null 2>&1; then
+	if as_user "$SRVBIN/pg_ctl" -D "$DATA" -l "$LOG" -w -t 60 -o "-p $candidate" start >/dev/null 2>&1; then
 		PORT=$candidate
 		STARTED=1
 		break
@@ -279,6 +304,8 @@ if "${PSQL[@]}" -c "SELECT 1" >/dev/null 2>&1; then
 	q "SELECT count(*) || ' calls in $ELAPSED s (' || count(*) FILTER (WHERE kind = 'copy') || ' COPYs), '
 			  || count(*) FILTER (WHERE sqlstate = '00000') || ' succeeded'
 		 FROM fuzz.log"
+	q "SELECT 'by kind: ' || string_agg(kind || ' ' || n, ', ' ORDER BY kind)
+		 FROM (SELECT kind, count(*) AS n FROM fuzz.log GROUP BY kind) k" | fold -s -w 100
 	echo "----- errors by SQLSTATE -----"
 	"${PSQL[@]}" -c "SELECT sqlstate, count(*) AS errors, string_agg(DISTINCT kind, ' ') AS kinds,
 			min(left(message, 90)) AS example

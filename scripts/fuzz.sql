@@ -18,8 +18,12 @@
  *   config, model_weights, event_types         valid and invalid settings changes
  *   items, users                               catalog and profile writes
  *   refresh, rebuild, verify, stats            the administrative functions
+ *   train                                      rtrec_train (1.1): a replay in a
+ *                                              rolled-back subtransaction; slow,
+ *                                              so rare and with small test_events
  * fuzz.kinds lists them with their weights; fuzz.run skips the kinds named
- * in fuzz.skip.
+ * in fuzz.skip, which is empty unless fuzz.sh --skip fills it: every kind
+ * runs by default.
  */
 
 CREATE SCHEMA fuzz;
@@ -47,7 +51,9 @@ INSERT INTO fuzz.kinds VALUES
 	('events_explicit_id', 1, false), ('update_events', 1, false), ('truncate', 1, false),
 	('retention', 1, false), ('config', 5, true), ('model_weights', 2, false),
 	('event_types', 3, true), ('items', 4, true), ('users', 1, false),
-	('refresh', 3, false), ('rebuild', 1, false), ('verify', 2, false), ('stats', 1, false);
+	('refresh', 3, false), ('rebuild', 1, false), ('verify', 2, false), ('stats', 1, false),
+	-- applied weights and trigger_decay are ranking settings: no rebuild needed
+	('train', 1, false);
 
 CREATE TABLE fuzz.skip (kind text PRIMARY KEY);
 
@@ -277,6 +283,13 @@ BEGIN
 		RETURN ARRAY['SELECT count(*) FROM rtrec_verify()'];
 	WHEN 'stats' THEN
 		RETURN ARRAY['SELECT count(*) FROM rtrec_stats()'];
+	WHEN 'train' THEN
+		-- test_events 10..50 mostly (each one costs a replay step); else out of
+		-- range (valid: 10..100000) or NULL, and a NULL apply now and then
+		RETURN ARRAY[format('SELECT count(*) FROM rtrec_train((%s)::integer, (%s)::boolean)',
+							CASE WHEN fuzz.chance(0.75) THEN fuzz.rand_int(10, 50)::text
+								 ELSE fuzz.pick(ARRAY['NULL', '0', '9', '100001', '-1', '2147483647']) END,
+							CASE WHEN fuzz.chance(0.9) THEN fuzz.pick(ARRAY['true', 'false']) ELSE 'NULL' END)];
 	ELSE
 		RAISE EXCEPTION 'fuzz: unknown kind %', p_kind;
 	END CASE;

@@ -5,13 +5,23 @@
 #
 #   sudo scripts/valgrind.sh                  every test in sql/
 #   sudo scripts/valgrind.sh ingest swing     only these tests
+#   sudo scripts/valgrind.sh --head ...       rtrec of the committed HEAD (git
+#                                             archive), built into the snapshot
 #   sudo scripts/valgrind.sh --install ...    build and install rtrec first
+#   sudo scripts/valgrind.sh --system ...     no snapshot: the system installation
 #
 # The server is a throwaway cluster in a temporary directory (loopback and a
 # private unix socket only), run by an unprivileged user (postgres, or the
 # caller when not root) as
 #   valgrind --trace-children=yes --leak-check=no --error-markers=... \
 #            [--suppressions=<PostgreSQL's valgrind.supp>] postgres -D ...
+# The postgres binary and rtrec's files come from a private snapshot of the
+# installation in that directory (bench/cluster.sh's), so that a `make
+# install` by someone else during the long run cannot swap rtrec.so under the
+# server.  The snapshot copies the installed rtrec, or with --head (or
+# RTREC_BUILD_HEAD=1) builds the committed HEAD, whose sql/ and expected/ the
+# tests then come from too; the working tree and the system installation are
+# left alone.
 # Every server process (backends, the rtrec refresh worker, parallel workers)
 # logs to its own file.  PostgreSQL from the distribution is not built with
 # USE_VALGRIND, so it reports errors of its own (padding bytes written to
@@ -32,6 +42,7 @@
 #
 # Environment:
 #   PG_CONFIG               pg_config of the server (default: PostgreSQL 15's)
+#   RTREC_BUILD_HEAD=1      same as --head
 #   VALGRIND_SUPP           suppression file (default: PostgreSQL's
 #                           src/tools/valgrind.supp if found in PG_SRC or a
 #                           few usual places; else none)
@@ -55,21 +66,13 @@ TESTS=()
 for arg in "$@"; do
 	case "$arg" in
 		--install) INSTALL=1 ;;
+		--head) export RTREC_BUILD_HEAD=1 ;;
+		--system) export RTREC_PRIVATE_INSTALL=0 ;;
 		-h|--help) sed -n '2,/^$/s/^# \{0,1\}//p' "$0"; exit 0 ;;
 		-*) die "unknown option: $arg" ;;
 		*) TESTS+=("${arg%.sql}") ;;
 	esac
 done
-if [ "${#TESTS[@]}" -eq 0 ]; then
-	for f in "$REPO"/sql/*.sql; do
-		[ -e "$f" ] && TESTS+=("$(basename "$f" .sql)")
-	done
-fi
-[ "${#TESTS[@]}" -gt 0 ] || die "no tests in $REPO/sql"
-for t in "${TESTS[@]}"; do
-	[ -f "$REPO/sql/$t.sql" ] || die "no such test: sql/$t.sql"
-done
-
 [ -x "$PG_CONFIG" ] || die "pg_config not found at $PG_CONFIG (set PG_CONFIG)"
 BINDIR=$("$PG_CONFIG" --bindir)
 PKGLIBDIR=$("$PG_CONFIG" --pkglibdir)
@@ -91,7 +94,8 @@ if [ "$INSTALL" = 1 ]; then
 	make -C "$REPO" -s PG_CONFIG="$PG_CONFIG" || die "build failed"
 	make -C "$REPO" -s PG_CONFIG="$PG_CONFIG" install || die "make install failed (needs root)"
 fi
-[ -f "$PKGLIBDIR/rtrec.so" ] || die "rtrec is not installed (run with --install, as root)"
+[ "${RTREC_BUILD_HEAD:-0}" = 1 ] || [ -f "$PKGLIBDIR/rtrec.so" ] \
+	|| die "rtrec is not installed (run with --install, as root, or --head)"
 
 # the suppression file, if there is one
 SUPP=${VALGRIND_SUPP:-}
@@ -131,7 +135,7 @@ cleanup()
 	set +e
 	trap - EXIT INT TERM
 	if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
-		as_user "$BINDIR/pg_ctl" -D "$DATA" -m immediate -w -t 120 stop >/dev/null 2>&1
+		as_user "$SRVBIN/pg_ctl" -D "$DATA" -m immediate -w -t 120 stop >/dev/null 2>&1
 	fi
 	if [ "${RTREC_VALGRIND_KEEP:-0}" = 1 ]; then
 		echo "valgrind.sh: kept $TMP" >&2
@@ -144,8 +148,32 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+# the server's binaries (SRVBIN) and the tests (TESTDIR): a private snapshot
+# in $TMP/inst, made by bench/cluster.sh (with --head, HEAD is built in $TMP/src)
+SRVBIN=$BINDIR
+TESTDIR=$REPO
+# shellcheck source=bench/cluster.sh
+. "$REPO/bench/cluster.sh"
+if [ "$RTREC_PRIVATE_INSTALL" = 1 ]; then
+	RTREC_TMP=$TMP
+	_rtrec_private_install
+	SRVBIN=$RTREC_SRVBIN
+	[ "${RTREC_BUILD_HEAD:-0}" = 1 ] && TESTDIR=$TMP/src
+	say "private snapshot in $TMP/inst: $(rtrec_installed_id)"
+fi
+
+if [ "${#TESTS[@]}" -eq 0 ]; then
+	for f in "$TESTDIR"/sql/*.sql; do
+		[ -e "$f" ] && TESTS+=("$(basename "$f" .sql)")
+	done
+fi
+[ "${#TESTS[@]}" -gt 0 ] || die "no tests in $TESTDIR/sql"
+for t in "${TESTS[@]}"; do
+	[ -f "$TESTDIR/sql/$t.sql" ] || die "no such test: $TESTDIR/sql/$t.sql"
+done
+
 say "initdb"
-as_user "$BINDIR/initdb" -D "$DATA" -A trust -E UTF8 --no-locale --no-sync >"$TMP/initdb.log" 2>&1 \
+as_user "$SRVBIN/initdb" -D "$DATA" -A trust -E UTF8 --no-locale --no-sync >"$TMP/initdb.log" 2>&1 \
 	|| { cat "$TMP/initdb.log" >&2; die "initdb failed"; }
 
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -182,7 +210,7 @@ VG_ARGS=(--quiet --trace-children=yes --leak-check=no --num-callers=40
 
 say "starting postgres under valgrind (suppressions: ${SUPP:-none}) on port $PORT"
 as_user env -u PGDATA sh -c 'exec "$@" >"$0" 2>&1' "$TMP/server.log" \
-	valgrind "${VG_ARGS[@]}" "$BINDIR/postgres" -D "$DATA" &
+	valgrind "${VG_ARGS[@]}" "$SRVBIN/postgres" -D "$DATA" &
 SERVER_PID=$!
 for _ in $(seq 1 300); do
 	if "$BINDIR/pg_isready" -q -h "$SOCK" -p "$PORT" 2>/dev/null; then break; fi
@@ -195,14 +223,14 @@ say "pg_regress: ${TESTS[*]}"
 T0=$(date +%s)
 REGRESS_RC=0
 as_user timeout -k 30 "$TIMEOUT" "$PG_REGRESS" \
-	--inputdir="$REPO" --outputdir="$OUT" --bindir="$BINDIR" \
+	--inputdir="$TESTDIR" --outputdir="$OUT" --bindir="$BINDIR" \
 	--host="$SOCK" --port="$PORT" --user="$RUN_USER" \
 	--load-extension=rtrec --dbname=contrib_regression \
 	"${TESTS[@]}" 2>&1 | tee "$TMP/regress.log" || REGRESS_RC=$?
 T1=$(date +%s)
 
 say "stopping the server (valgrind finishes every process's log)"
-as_user "$BINDIR/pg_ctl" -D "$DATA" -m fast -w -t 300 stop >/dev/null 2>&1 || true
+as_user "$SRVBIN/pg_ctl" -D "$DATA" -m fast -w -t 300 stop >/dev/null 2>&1 || true
 wait "$SERVER_PID" 2>/dev/null || true
 SERVER_PID=
 
@@ -210,7 +238,7 @@ SERVER_PID=
 # Analysis
 #------------------------------------------------------------------------------
 # rtrec's own source files, to recognise its frames
-SRC_RE=$(cd "$REPO/src" && ls ./*.c 2>/dev/null | sed 's|^\./||; s|\.c$||' | paste -sd'|' -)
+SRC_RE=$(cd "$TESTDIR/src" && ls ./*.c 2>/dev/null | sed 's|^\./||; s|\.c$||' | paste -sd'|' -)
 SRC_RE=${SRC_RE:-rtrec}
 
 # Splits every log into error blocks (between the markers) and writes each
