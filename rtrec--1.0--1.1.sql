@@ -56,3 +56,13 @@ END
 $$;
 COMMENT ON FUNCTION @extschema@.rtrec_verify() IS
 	'every difference between the stored derived state and a recomputation from rtrec.events; no rows = consistent';
+
+-- 1.1: three more ranker features, off (weight 0) until an owner or
+-- rtrec_train() weighs them.  The validation trigger admits only known
+-- features, so it steps aside for their rows.
+ALTER TABLE rtrec.model_weights DISABLE TRIGGER model_weights_validate;
+INSERT INTO rtrec.model_weights (feature, weight, description) VALUES
+	('conversion', 0.0, 'the item''s event weight per interaction (carts and purchases weigh more than views), relative to the best candidate (0..1)'),
+	('price_fit', 0.0, 'exp(-|ln price - the user''s mean ln price|) over priced items, the mean weighted by the user''s event weights; 0 without prices'),
+	('brand', 0.0, 'the share of the user''s event weight on branded items that went to the item''s brand; 0 without brands');
+ALTER TABLE rtrec.model_weights ENABLE TRIGGER model_weights_validate;

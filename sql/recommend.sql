@@ -296,6 +296,32 @@ SELECT count(*) AS rows,
             WHERE r.reason = 'swing:' || n.item_id AND n.neighbor_id = r.item_id
               AND n.item_id IN (SELECT item_id FROM rtrec.user_items WHERE user_id = 42))) AS not_a_neighbor
   FROM rtrec_recommend(42, 6) r;
+-- brand only: the score is the share of 42's event weight on the item's
+-- brand, so the items of 42's favourite brand come first
+UPDATE rtrec.model_weights SET weight = 0 WHERE feature = 'swing';
+UPDATE rtrec.model_weights SET weight = 1 WHERE feature = 'brand';
+CREATE TEMP TABLE brand_share AS
+SELECT i.brand, sum(u.weight_sum) / sum(sum(u.weight_sum)) OVER () AS share
+  FROM rtrec.user_items u JOIN rtrec.items i USING (item_id)
+ WHERE u.user_id = 42 AND i.brand IS NOT NULL GROUP BY i.brand;
+SELECT brand, round(share::numeric, 4) AS share FROM brand_share ORDER BY share DESC;
+SELECT count(*) AS rows,
+       count(*) FILTER (WHERE i.brand = (SELECT brand FROM brand_share ORDER BY share DESC LIMIT 1)) AS favourite_brand,
+       count(*) FILTER (WHERE abs(r.score - b.share) > 1e-9) AS score_not_share
+  FROM rtrec_recommend(42, 5) r JOIN rtrec.items i USING (item_id) JOIN brand_share b USING (brand);
+-- price fit only: exp(-|ln price - 42's weighted mean ln price|), best first
+UPDATE rtrec.model_weights SET weight = 0 WHERE feature = 'brand';
+UPDATE rtrec.model_weights SET weight = 1 WHERE feature = 'price_fit';
+CREATE TEMP TABLE price_level AS
+SELECT sum(u.weight_sum * ln(i.price)::float8) / sum(u.weight_sum) AS mean_ln
+  FROM rtrec.user_items u JOIN rtrec.items i USING (item_id)
+ WHERE u.user_id = 42 AND i.price > 0;
+SELECT count(*) AS rows,
+       count(*) FILTER (WHERE abs(r.score - exp(-abs(ln(i.price)::float8 - p.mean_ln))) > 1e-9) AS score_not_fit,
+       bool_and(r.score <= 1) AS at_most_one
+  FROM rtrec_recommend(42, 10) r JOIN rtrec.items i USING (item_id), price_level p;
+SELECT max(abs(ln(i.price)::float8 - p.mean_ln)) < 0.25 AS near_the_price_level
+  FROM rtrec_recommend(42, 5) r JOIN rtrec.items i USING (item_id), price_level p;
 -- restore
 UPDATE rtrec.model_weights m SET weight = b.weight
   FROM weights_before b WHERE b.feature = m.feature;

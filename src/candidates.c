@@ -41,6 +41,13 @@ static SPIPlanPtr trending_plan = NULL;
 static SPIPlanPtr attributes_plan = NULL;
 static SPIPlanPtr item_state_plan = NULL;
 
+/*
+ * ln(price) of a catalog row i, for prices > 0; NULL otherwise.  Below
+ * 1e300 so that huge and NaN numerics (NaN sorts above every number) never
+ * reach float8.
+ */
+#define LOG_PRICE_SQL "CASE WHEN i.price > 0 AND i.price < 1e300 THEN ln(i.price)::float8 END"
+
 static void
 prepare_plans(void)
 {
@@ -51,7 +58,8 @@ prepare_plans(void)
 	if (item_state_plan != NULL)	/* the last one prepared */
 		return;
 	history_plan = RtrecPrepareKept(
-									"SELECT s.item_id, s.t, s.w, i.category_id FROM"
+									"SELECT s.item_id, s.t, s.w, i.category_id,"
+									"       " LOG_PRICE_SQL ", hashtext(i.brand) FROM"
 									" (SELECT item_id, max(last_ts) AS t, sum(weight_sum) AS w"
 									"    FROM rtrec.user_item_state WHERE user_id = $1 GROUP BY item_id) s"
 									" LEFT JOIN rtrec.items i ON i.item_id = s.item_id", 1, int8_arg);
@@ -76,10 +84,11 @@ prepare_plans(void)
 								 "    OR ($3 AND category_id IS NULL AND rank <= $4)", 4, trending_args);
 	/* both by index with = ANY: a join to unnest() gets hash-joined over the catalog */
 	attributes_plan = RtrecPrepareKept(
-									   "SELECT item_id, category_id, available FROM rtrec.items"
-									   " WHERE item_id = ANY($1)", 1, array_arg);
+									   "SELECT i.item_id, i.category_id, i.available, " LOG_PRICE_SQL ", hashtext(i.brand)"
+									   "  FROM rtrec.items i WHERE i.item_id = ANY($1)", 1, array_arg);
 	item_state_plan = RtrecPrepareKept(
-									   "SELECT item_id, rtrec.log2_sum(trend_log2), min(first_ts)"
+									   "SELECT item_id, rtrec.log2_sum(trend_log2), min(first_ts),"
+									   "       sum(weight_sum) / nullif(sum(n_events), 0)"
 									   "  FROM rtrec.item_state WHERE item_id = ANY($1) GROUP BY item_id",
 									   1, array_arg);
 }
@@ -146,6 +155,12 @@ getint8(int row, int col, bool *isnull)
 	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col, isnull));
 }
 
+static inline int32
+getint4(int row, int col, bool *isnull)
+{
+	return DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col, isnull));
+}
+
 static inline double
 getfloat8(int row, int col, bool *isnull)
 {
@@ -172,6 +187,10 @@ load_user(Request *req)
 		req->history[r].category_id = getint8(r, 4, &isnull);
 		req->history[r].has_category = !isnull;
 		req->history[r].trigger_weight = 0;
+		req->history[r].log_price = getfloat8(r, 5, &isnull);
+		req->history[r].has_price = !isnull;
+		req->history[r].brand_hash = getint4(r, 6, &isnull);
+		req->history[r].has_brand = !isnull;
 		hash_search(req->seen, &req->history[r].item_id, HASH_ENTER, NULL);
 	}
 	SPI_freetuptable(SPI_tuptable);
@@ -508,6 +527,10 @@ load_attributes(Request *req, Candidate **pool, int n)
 		c->has_category = !isnull;
 		d = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 3, &isnull);
 		c->available = !isnull && DatumGetBool(d);
+		c->log_price = getfloat8(r, 4, &isnull);
+		c->has_price = !isnull;
+		c->brand_hash = getint4(r, 5, &isnull);
+		c->has_brand = !isnull;
 	}
 	SPI_freetuptable(SPI_tuptable);
 	if (!req->need_item_state)
@@ -527,6 +550,9 @@ load_attributes(Request *req, Candidate **pool, int n)
 		c->has_trend = !isnull;
 		d = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 3, &isnull);
 		c->first_ts = isnull ? 0 : DatumGetTimestampTz(d);
+		c->mean_weight = getfloat8(r, 4, &isnull);
+		if (isnull)
+			c->mean_weight = 0;
 	}
 	SPI_freetuptable(SPI_tuptable);
 }

@@ -14,13 +14,22 @@
  *	 trend			the item's trend relative to the pool's most trending
  *	 freshness		2^(-age / half_life_s) of the item's first event, age
  *					measured to the user's newest event
- * Trend and freshness need the item state, loaded only when weighted.
+ *	 conversion		the item's event weight per interaction (carts and
+ *					purchases weigh more than views) relative to the pool's best
+ *	 price_fit		exp(-|ln price - the user's mean ln price|), the mean
+ *					weighted by the user's event weights; 0 without prices
+ *	 brand			the share of the user's branded event weight on the
+ *					item's brand; 0 without brands
+ * Trend, freshness and conversion need the item state, loaded only when
+ * weighted.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include <math.h>
+
+#include "utils/hsearch.h"
 
 #include "recommend.h"
 
@@ -33,16 +42,72 @@ category_interest(Request *req, const Candidate *c)
 	return 0;
 }
 
+/* The user's price level and brand weights, from the history */
+typedef struct UserTaste
+{
+	bool		has_price;
+	double		mean_log_price;
+	HTAB	   *brand_weight;	/* brand hash -> event weight */
+	double		branded_weight;
+} UserTaste;
+
+typedef struct BrandWeight
+{
+	int32		brand_hash;
+	double		weight;
+} BrandWeight;
+
+static void
+user_taste(Request *req, UserTaste *taste)
+{
+	HASHCTL		ctl;
+	double		priced_weight = 0;
+	double		log_price_sum = 0;
+
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(int32);
+	ctl.entrysize = sizeof(BrandWeight);
+	ctl.hcxt = CurrentMemoryContext;
+	taste->brand_weight = hash_create("rtrec user brands", 64, &ctl,
+									  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	taste->branded_weight = 0;
+	for (int h = 0; h < req->n_history; h++)
+	{
+		const HistoryItem *it = &req->history[h];
+		double		w = Max(it->weight_sum, 0);
+
+		if (it->has_price)
+		{
+			priced_weight += w;
+			log_price_sum += w * it->log_price;
+		}
+		if (it->has_brand)
+		{
+			bool		found;
+			BrandWeight *b = hash_search(taste->brand_weight, &it->brand_hash, HASH_ENTER, &found);
+
+			b->weight = (found ? b->weight : 0) + w;
+			taste->branded_weight += w;
+		}
+	}
+	taste->has_price = priced_weight > 0;
+	taste->mean_log_price = taste->has_price ? log_price_sum / priced_weight : 0;
+}
+
 void
 RtrecComputeFeatures(Request *req, Candidate **pool, int n, const RtrecSettings *cfg)
 {
 	double		top_trend = -INFINITY;
+	double		top_mean_weight = 0;
 	TimestampTz reference = req->reference_ts;
+	UserTaste	taste;
 
+	user_taste(req, &taste);
 	for (int k = 0; k < n; k++)
 	{
 		if (pool[k]->has_trend)
 			top_trend = Max(top_trend, pool[k]->trend_log2);
+		top_mean_weight = Max(top_mean_weight, pool[k]->mean_weight);
 		if (reference == 0 && pool[k]->first_ts > reference)
 			reference = pool[k]->first_ts;
 	}
@@ -59,6 +124,17 @@ RtrecComputeFeatures(Request *req, Candidate **pool, int n, const RtrecSettings 
 		f[FEATURE_TREND] = c->has_trend ? exp2(c->trend_log2 - top_trend) : 0.0;
 		f[FEATURE_FRESHNESS] = c->first_ts != 0 && reference >= c->first_ts ?
 			exp2(-((double) (reference - c->first_ts) / USECS_PER_SEC) / cfg->half_life_s) : 0.0;
+		f[FEATURE_CONVERSION] = top_mean_weight > 0 ? c->mean_weight / top_mean_weight : 0.0;
+		f[FEATURE_PRICE_FIT] = c->has_price && taste.has_price ?
+			exp(-fabs(c->log_price - taste.mean_log_price)) : 0.0;
+		f[FEATURE_BRAND] = 0.0;
+		if (c->has_brand && taste.branded_weight > 0)
+		{
+			BrandWeight *b = hash_search(taste.brand_weight, &c->brand_hash, HASH_FIND, NULL);
+
+			if (b != NULL)
+				f[FEATURE_BRAND] = b->weight / taste.branded_weight;
+		}
 	}
 }
 

@@ -105,7 +105,8 @@ rtrec_recommend(PG_FUNCTION_ARGS)
 	cfg = RtrecGetSettings();
 	model = RtrecGetModelWeights();
 	req.pool_size = Max(cfg->candidates, req.n);
-	req.need_item_state = model->weight[FEATURE_TREND] != 0 || model->weight[FEATURE_FRESHNESS] != 0;
+	req.need_item_state = model->weight[FEATURE_TREND] != 0 ||
+		model->weight[FEATURE_FRESHNESS] != 0 || model->weight[FEATURE_CONVERSION] != 0;
 	RtrecSwingWorkerEnsure(true);	/* queued work left by a crash gets a worker */
 	n_pool = begin_request(fcinfo, &req, cfg, &pool);
 	RtrecComputeFeatures(&req, pool, n_pool, cfg);

@@ -43,6 +43,11 @@ typedef struct Candidate
 	bool		has_trend;
 	double		trend_log2;
 	TimestampTz first_ts;
+	double		mean_weight;	/* event weight per interaction, 0 if unknown */
+	bool		has_price;
+	double		log_price;		/* ln(price), for prices > 0 */
+	bool		has_brand;
+	int32		brand_hash;		/* hashtext(brand) */
 	/* ranking */
 	double		prescore;		/* best single generator score */
 	double		feature[RTREC_N_FEATURES];
@@ -59,6 +64,10 @@ typedef struct HistoryItem
 	bool		has_category;
 	int64		category_id;
 	double		trigger_weight; /* 0 unless one of the trigger items */
+	bool		has_price;
+	double		log_price;
+	bool		has_brand;
+	int32		brand_hash;
 } HistoryItem;
 
 typedef struct UserCategory
@@ -78,7 +87,7 @@ typedef struct Request
 	int64		category_filter;
 	bool		exclude_seen;
 	int			pool_size;
-	bool		need_item_state;	/* load trend and first_ts of candidates */
+	bool		need_item_state;	/* load trend, first_ts and mean weight of candidates */
 	/* called with the trigger items before their lists are read, if set */
 	void		(*before_neighbors) (const int64 *items, int n, void *arg);
 	void	   *before_neighbors_arg;

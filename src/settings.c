@@ -167,7 +167,8 @@ store_setting(const char *name, double value)
 }
 
 const char *const RtrecFeatureNames[RTREC_N_FEATURES] = {
-	"swing", "cf", "category", "last_category", "trend", "freshness"
+	"swing", "cf", "category", "last_category", "trend", "freshness",
+	"conversion", "price_fit", "brand"
 };
 
 static void
