@@ -88,8 +88,9 @@ my $user_tables = q{
 	UNION ALL SELECT 'config ' || md5(string_agg(concat_ws('|', name, value), ',' ORDER BY name)) FROM rtrec.config
 	UNION ALL SELECT 'event_types ' || md5(string_agg(concat_ws('|', event_type, weight), ',' ORDER BY event_type))
 	  FROM rtrec.event_types
+	-- an update may add ranker features, with weight 0 so that answers stay
 	UNION ALL SELECT 'model_weights ' || md5(string_agg(concat_ws('|', feature, weight), ',' ORDER BY feature))
-	  FROM rtrec.model_weights
+	  FROM rtrec.model_weights WHERE weight <> 0
 	UNION ALL SELECT 'items ' || md5(string_agg(concat_ws('|', item_id, category_id, price, brand, available,
 			attrs, auto_registered), ',' ORDER BY item_id)) FROM rtrec.items
 	UNION ALL SELECT 'users ' || md5(string_agg(concat_ws('|', user_id, attrs), ',' ORDER BY user_id)) FROM rtrec.users};
