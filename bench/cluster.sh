@@ -59,6 +59,15 @@ rtrec_as_pg() {
 	fi
 }
 
+# the user rtrec_as_pg runs as (fails when we are root and postgres is missing)
+rtrec_run_user() {
+	if [ "$(id -u)" -eq 0 ]; then
+		id postgres >/dev/null 2>&1 && echo postgres
+	else
+		id -un
+	fi
+}
+
 # make && make install of the tree $1 (default: this repository)
 rtrec_build_install() {
 	local src="${1:-$RTREC_ROOT}"
@@ -116,6 +125,31 @@ _rtrec_private_install() {
 	_rtrec_link_farm "$pkglib" "$inst$pkglib"
 	_rtrec_link_farm "$share" "$inst$share"
 	RTREC_SRVBIN="$inst$RTREC_PGBIN"
+}
+
+# For scripts that run a cluster of their own in directory $1 (fuzz.sh,
+# valgrind.sh): sets RTREC_SRVBIN to a private snapshot made there, or to the
+# system's binaries with RTREC_PRIVATE_INSTALL=0.
+rtrec_server_binaries() {
+	if [ "$RTREC_PRIVATE_INSTALL" = 1 ]; then
+		RTREC_TMP=$1
+		_rtrec_private_install
+	else
+		RTREC_SRVBIN=$RTREC_PGBIN
+	fi
+}
+
+# The shared data sets (folder $1) and the Python that reads them, for
+# replay.sh and latency.sh: sets PY, TAOBAO, ML and ML_ITEMS.
+rtrec_bench_data() {
+	PY=/usr/bin/python3
+	"$PY" -c 'import psycopg2' 2>/dev/null \
+		|| rtrec_die "needs python3-psycopg2 for /usr/bin/python3 (apt-get install python3-psycopg2)"
+	TAOBAO="$1/taobao_userbehavior/interactions.csv"
+	ML="$1/movielens_latest_small/interactions.csv"
+	ML_ITEMS="$1/movielens_latest_small/items.csv"
+	local f
+	for f in "$TAOBAO" "$ML" "$ML_ITEMS"; do [ -r "$f" ] || rtrec_die "missing $f (see --data)"; done
 }
 
 # what the cluster runs: md5 of rtrec.so and of the extension script

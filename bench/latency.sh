@@ -69,12 +69,7 @@ case "$ONLY" in ""|sparse|dense) ;; *) echo "--only takes sparse or dense" >&2; 
 [ "$ONLY" = dense ] && SPARSE_LEVELS=
 
 . "$(dirname "${BASH_SOURCE[0]}")/cluster.sh"
-PY=/usr/bin/python3
-"$PY" -c 'import psycopg2' 2>/dev/null || rtrec_die "needs python3-psycopg2 for /usr/bin/python3 (apt-get install python3-psycopg2)"
-TAOBAO="$DATA_DIR/taobao_userbehavior/interactions.csv"
-ML="$DATA_DIR/movielens_latest_small/interactions.csv"
-ML_ITEMS="$DATA_DIR/movielens_latest_small/items.csv"
-for f in "$TAOBAO" "$ML" "$ML_ITEMS"; do [ -r "$f" ] || rtrec_die "missing $f (see --data)"; done
+rtrec_bench_data "$DATA_DIR"
 
 [ "$BUILD" = 1 ] && rtrec_build_install
 rtrec_cluster_start

@@ -214,8 +214,11 @@ def split_and_select(events, weights, max_test):
 # database
 # ---------------------------------------------------------------------------
 
-def load(conn, events, start, catalog, weights, settings):
-    """Loads everything before T; returns timings (s) and counts."""
+def load(conn, events, start, catalog, weights, settings, copies=1, offset=0):
+    """Loads events[:start] and the catalog, then rtrec_rebuild() and VACUUM
+    ANALYZE; returns timings (s).  With copies > 1, copy k of every id gets
+    + k * offset (bench/workload.py); each event's copies follow it, so the
+    COPY stays in ts order."""
     cur = conn.cursor()
     t = {}
     conn.autocommit = False
@@ -228,24 +231,21 @@ def load(conn, events, start, catalog, weights, settings):
             raise SystemExit("--settings: unknown setting %r" % name)
     conn.commit()
 
-    t0 = time.perf_counter()
-    buf = io.StringIO()
-    for item in sorted(catalog):
-        c = catalog[item]
-        buf.write("%d\t%s\n" % (item, "\\N" if c is None else c))
-    buf.seek(0)
-    cur.copy_expert("COPY rtrec.items (item_id, category_id) FROM STDIN", buf)
-    conn.commit()
-    t["items"] = time.perf_counter() - t0
+    def copy(target, lines):
+        buf = io.StringIO()
+        buf.writelines(lines)
+        buf.seek(0)
+        t0 = time.perf_counter()
+        cur.copy_expert("COPY %s FROM STDIN" % target, buf)
+        conn.commit()
+        return time.perf_counter() - t0
 
-    t0 = time.perf_counter()
-    buf = io.StringIO()
-    for (u, i, _, et, ts) in events[:start]:
-        buf.write("%d\t%d\t%s\t%s\n" % (u, i, et, ts_text(ts)))
-    buf.seek(0)
-    cur.copy_expert("COPY rtrec.events (user_id, item_id, event_type, ts) FROM STDIN", buf)
-    conn.commit()
-    t["copy"] = time.perf_counter() - t0
+    t["items"] = copy("rtrec.items (item_id, category_id)",
+                      ("%d\t%s\n" % (item + k * offset, "\\N" if catalog[item] is None else catalog[item])
+                       for k in range(copies) for item in sorted(catalog)))
+    t["copy"] = copy("rtrec.events (user_id, item_id, event_type, ts)",
+                     ("%d\t%d\t%s\t%s\n" % (u + k * offset, i + k * offset, et, ts_text(ts))
+                      for (u, i, _, et, ts) in events[:start] for k in range(copies)))
 
     t0 = time.perf_counter()
     cur.execute("SELECT rtrec_rebuild()")

@@ -14,15 +14,13 @@ Prints one line: key=value pairs (events, users, items, copy_s, rebuild_s, ...).
 """
 
 import argparse
-import io
 import os
 import sys
-import time
 
 import psycopg2
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from replay import build_catalog, parse_weights, read_events, read_items, ts_text  # noqa: E402
+from replay import build_catalog, load, parse_settings, parse_weights, read_events, read_items  # noqa: E402
 
 OFFSET = 10 ** 7
 
@@ -48,51 +46,9 @@ def main():
             raise SystemExit("ids must be below 10^7 for the offsets (user %d, item %d)" % (u, i))
 
     conn = psycopg2.connect(a.dsn)
+    t = load(conn, events, len(events), catalog, weights, parse_settings(a.settings), a.copies, OFFSET)
+    n = len(events) * a.copies
     cur = conn.cursor()
-    cur.execute("""INSERT INTO rtrec.event_types (event_type, weight) SELECT * FROM unnest(%s::text[], %s::float8[])
-                   ON CONFLICT (event_type) DO UPDATE SET weight = excluded.weight""",
-                (list(weights), list(weights.values())))
-    for part in filter(None, (p.strip() for p in a.settings.split(","))):
-        name, val = part.split("=", 1)
-        cur.execute("UPDATE rtrec.config SET value = %s WHERE name = %s", (float(val), name.strip()))
-        if cur.rowcount != 1:
-            raise SystemExit("unknown setting %r" % name)
-    conn.commit()
-
-    t = {}
-    buf = io.StringIO()
-    for k in range(a.copies):
-        for item in sorted(catalog):
-            c = catalog[item]
-            buf.write("%d\t%s\n" % (item + k * OFFSET, "\\N" if c is None else c))
-    buf.seek(0)
-    t0 = time.perf_counter()
-    cur.copy_expert("COPY rtrec.items (item_id, category_id) FROM STDIN", buf)
-    conn.commit()
-    t["items_s"] = time.perf_counter() - t0
-
-    buf = io.StringIO()
-    n = 0
-    for (u, i, _, et, ts) in events:
-        tt = ts_text(ts)
-        for k in range(a.copies):
-            buf.write("%d\t%d\t%s\t%s\n" % (u + k * OFFSET, i + k * OFFSET, et, tt))
-            n += 1
-    buf.seek(0)
-    t0 = time.perf_counter()
-    cur.copy_expert("COPY rtrec.events (user_id, item_id, event_type, ts) FROM STDIN", buf)
-    conn.commit()
-    t["copy_s"] = time.perf_counter() - t0
-
-    t0 = time.perf_counter()
-    cur.execute("SELECT rtrec_rebuild()")
-    conn.commit()
-    t["rebuild_s"] = time.perf_counter() - t0
-
-    conn.autocommit = True
-    t0 = time.perf_counter()
-    cur.execute("VACUUM ANALYZE")
-    t["analyze_s"] = time.perf_counter() - t0
 
     cur.execute("""CREATE SCHEMA IF NOT EXISTS bench;
         DROP TABLE IF EXISTS bench.active_users, bench.active_items;
@@ -114,7 +70,7 @@ def main():
     conn.close()
     print("events=%d users=%d items=%d catalog=%d copy_s=%.2f rebuild_s=%.2f analyze_s=%.2f items_s=%.2f "
           "swing_rows=%d swing_items=%d db_mb=%.0f"
-          % (n, nu, ni, len(catalog) * a.copies, t["copy_s"], t["rebuild_s"], t["analyze_s"], t["items_s"],
+          % (n, nu, ni, len(catalog) * a.copies, t["copy"], t["rebuild"], t["analyze"], t["items"],
              sw_rows, sw_items, dbsize / 1048576.0))
 
 

@@ -85,14 +85,10 @@ BINDIR=$("$PG_CONFIG" --bindir)
 [ "${RTREC_BUILD_HEAD:-0}" = 1 ] || [ -f "$("$PG_CONFIG" --pkglibdir)/rtrec.so" ] \
 	|| die "rtrec is not installed (make && sudo make install, or --head)"
 
-if [ "$(id -u)" = 0 ]; then
-	id postgres >/dev/null 2>&1 || die "user postgres does not exist"
-	RUN_USER=postgres
-	as_user() { runuser -u "$RUN_USER" -- "$@"; }
-else
-	RUN_USER=$(id -un)
-	as_user() { "$@"; }
-fi
+# shellcheck source=bench/cluster.sh
+. "$REPO/bench/cluster.sh"	# rtrec_as_pg, rtrec_server_binaries
+RUN_USER=$(rtrec_run_user) || die "user postgres does not exist"
+as_user() { rtrec_as_pg "$@"; }
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/rtrec-fuzz.XXXXXX")
 DATA="$TMP/data"
@@ -122,13 +118,9 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # the server's binaries: a private snapshot in $TMP/inst, made by bench/cluster.sh
-SRVBIN=$BINDIR
-# shellcheck source=bench/cluster.sh
-. "$REPO/bench/cluster.sh"
+rtrec_server_binaries "$TMP"
+SRVBIN=$RTREC_SRVBIN
 if [ "$RTREC_PRIVATE_INSTALL" = 1 ]; then
-	RTREC_TMP=$TMP
-	_rtrec_private_install
-	SRVBIN=$RTREC_SRVBIN
 	say "private snapshot in $TMP/inst: $(rtrec_installed_id)"
 fi
 

@@ -109,14 +109,10 @@ if [ -z "$SUPP" ]; then
 fi
 
 # the unprivileged user that runs the server
-if [ "$(id -u)" = 0 ]; then
-	id postgres >/dev/null 2>&1 || die "user postgres does not exist"
-	RUN_USER=postgres
-	as_user() { runuser -u "$RUN_USER" -- "$@"; }
-else
-	RUN_USER=$(id -un)
-	as_user() { "$@"; }
-fi
+# shellcheck source=bench/cluster.sh
+. "$REPO/bench/cluster.sh"	# rtrec_as_pg, rtrec_server_binaries
+RUN_USER=$(rtrec_run_user) || die "user postgres does not exist"
+as_user() { rtrec_as_pg "$@"; }
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/rtrec-valgrind.XXXXXX")
 DATA="$TMP/data"
@@ -150,14 +146,10 @@ trap 'exit 143' TERM
 
 # the server's binaries (SRVBIN) and the tests (TESTDIR): a private snapshot
 # in $TMP/inst, made by bench/cluster.sh (with --head, HEAD is built in $TMP/src)
-SRVBIN=$BINDIR
 TESTDIR=$REPO
-# shellcheck source=bench/cluster.sh
-. "$REPO/bench/cluster.sh"
+rtrec_server_binaries "$TMP"
+SRVBIN=$RTREC_SRVBIN
 if [ "$RTREC_PRIVATE_INSTALL" = 1 ]; then
-	RTREC_TMP=$TMP
-	_rtrec_private_install
-	SRVBIN=$RTREC_SRVBIN
 	[ "${RTREC_BUILD_HEAD:-0}" = 1 ] && TESTDIR=$TMP/src
 	say "private snapshot in $TMP/inst: $(rtrec_installed_id)"
 fi

@@ -46,7 +46,7 @@ static SPIPlanPtr item_state_plan = NULL;
  * 1e300 so that huge and NaN numerics (NaN sorts above every number) never
  * reach float8.
  */
-#define LOG_PRICE_SQL "CASE WHEN i.price > 0 AND i.price < 1e300 THEN ln(i.price)::float8 END"
+#define LOG_PRICE_SQL "CASE WHEN i.price > 0 AND i.price < 1e300 THEN ln(i.price::float8) END"
 
 static void
 prepare_plans(void)
