@@ -290,6 +290,30 @@ RESET parallel_leader_participation;
 SELECT sum(n_events) AS user_events, count(*) AS users FROM rtrec.user_features;
 SELECT * FROM rtrec_verify();
 
+--
+-- 11. two such batches in a row into the same keys: the second finds the
+--     rows (and the dead versions) the first left in this session's slot,
+--     in every chunk
+--
+TRUNCATE rtrec.events;
+INSERT INTO rtrec.events (user_id, item_id, event_type, ts)
+SELECT g % 7, 1000 + g % 11, 'view', '2024-03-01 00:00:00+00'::timestamptz + g * interval '1 second'
+  FROM generate_series(1, 70000) g;
+BEGIN;
+INSERT INTO rtrec.events (user_id, item_id, event_type, ts)
+SELECT g % 7, 1000 + g % 13, 'click', '2024-03-02 00:00:00+00'::timestamptz + g * interval '1 second'
+  FROM generate_series(1, 140000) g;
+SELECT sum(n_events) AS user_events, count(*) AS users FROM rtrec.user_features;
+SELECT sum(n_events) AS pair_events, count(*) AS pairs FROM rtrec.user_items;
+-- this statement's queue rows (the worker may have drained the first's):
+-- one per pair and chunk (3 x 91); new only for items 1011 and 1012 (7 users
+-- each), and only in the first chunk
+SELECT count(*) AS queued, count(*) FILTER (WHERE new_pair) AS new_pairs,
+       count(*) FILTER (WHERE new_pair AND item_id IN (1011, 1012)) AS new_pairs_1011_1012
+  FROM rtrec.swing_queue WHERE queued_at = now();
+COMMIT;
+SELECT * FROM rtrec_verify();
+
 -- leave nothing behind
 TRUNCATE rtrec.events RESTART IDENTITY;
 DELETE FROM rtrec.items;

@@ -23,6 +23,24 @@
 #define RtrecWriterSlot() ((int) MyBackendId)
 #endif
 
+/*
+ * The executor's simple insert/update (logical replication's apply uses
+ * them) take the ResultRelInfo from 14 on; 13 reads it from the EState.
+ */
+#include "executor/executor.h"
+#if PG_VERSION_NUM >= 140000
+#define RtrecSimpleRelationInsert(rri, estate, slot) \
+	ExecSimpleRelationInsert((rri), (estate), (slot))
+#define RtrecSimpleRelationUpdate(rri, estate, oldslot, slot) \
+	ExecSimpleRelationUpdate((rri), (estate), NULL, (oldslot), (slot))
+#else
+#define RtrecSimpleRelationInsert(rri, estate, slot) \
+	((estate)->es_result_relation_info = (rri), ExecSimpleRelationInsert((estate), (slot)))
+#define RtrecSimpleRelationUpdate(rri, estate, oldslot, slot) \
+	((estate)->es_result_relation_info = (rri), \
+	 ExecSimpleRelationUpdate((estate), NULL, (oldslot), (slot)))
+#endif
+
 /* InitMaterializedSRF appeared in 15; older releases get the same setup */
 #if PG_VERSION_NUM < 150000
 #include "miscadmin.h"

@@ -6,15 +6,15 @@
  * rtrec_events_check (BEFORE INSERT, per row) rejects bad events with a clear
  * error before anything is written.  rtrec_events_apply (AFTER INSERT, per
  * statement, over the transition table) folds the whole batch into the
- * state tables with one SPI statement: a single-row INSERT, a multi-row
- * INSERT and a COPY take the same path.  The same statement queues the
- * batch's (user, item) pairs for the Swing refresher (swing_refresh.c).
+ * state tables (state_write.c): a single-row INSERT, a multi-row INSERT and
+ * a COPY take the same path.  The batch's (user, item) pairs are queued for
+ * the Swing refresher (swing_refresh.c).
  *
  * Concurrency.  Each state table is keyed by (key..., slot), and a backend
  * writes only rows of its own slot, RtrecWriterSlot(): no two live backends
  * share one.  So concurrent transactions never wait for each other's row
  * locks, whatever their events and their order: no hot rows, no deadlocks,
- * and no lost updates (ON CONFLICT DO UPDATE adds to the latest row version).
+ * and no lost updates (a slot's rows have one writer at a time).
  * Readers merge the slots of a key; decayed sums are in log2 form so merging
  * is an addition (decay.c).  The one shared unique key a trigger inserts is
  * a new item's catalog row; we first look for it with a dirty snapshot and
@@ -49,41 +49,11 @@
 #include "utils/tuplestore.h"
 
 #include "compat.h"
+#include "ingest.h"
 #include "rtrec.h"
-#include "swing.h"
 
-/* events folded per SPI statement; bounds the memory a huge COPY needs */
+/* events folded per batch; bounds the memory a huge COPY needs */
 #define INGEST_CHUNK 65536
-
-/* One event of the batch that counts as an interaction (weight > 0) */
-typedef struct IngestEvent
-{
-	int64		event_id;
-	int64		user_id;
-	int64		item_id;
-	int64		category_id;
-	bool		has_category;
-	TimestampTz ts;
-	double		weight;
-	double		decay_log2;
-} IngestEvent;
-
-/* Aggregate of the events of one key */
-typedef struct IngestGroup
-{
-	const IngestEvent *key;		/* any event of the group: its key columns */
-	const IngestEvent *latest;	/* greatest (ts, event_id) */
-	int64		n_events;
-	double		weight_sum;
-	double		decay_log2;
-	TimestampTz first_ts;
-	TimestampTz last_ts;
-} IngestGroup;
-
-typedef int (*EventComparator) (const void *a, const void *b);
-
-static SPIPlanPtr apply_plan = NULL;
-static SPIPlanPtr register_plan = NULL;
 
 /* Column positions of rtrec.events, found by name */
 typedef struct EventColumns
@@ -331,264 +301,13 @@ item_catalog_lookup(ItemCatalog *cat, Snapshot snapshot, int64 item_id,
 	return found;
 }
 
-/* ---- grouping events by key ---- */
-
-static int
-compare_int64(int64 a, int64 b)
-{
-	return (a > b) - (a < b);
-}
-
 static int
 compare_int64_values(const void *a, const void *b)
 {
-	return compare_int64(*(const int64 *) a, *(const int64 *) b);
-}
+	int64		x = *(const int64 *) a;
+	int64		y = *(const int64 *) b;
 
-static int
-compare_by_user(const void *a, const void *b)
-{
-	return compare_int64((*(IngestEvent *const *) a)->user_id,
-						 (*(IngestEvent *const *) b)->user_id);
-}
-
-static int
-compare_by_item(const void *a, const void *b)
-{
-	return compare_int64((*(IngestEvent *const *) a)->item_id,
-						 (*(IngestEvent *const *) b)->item_id);
-}
-
-static int
-compare_by_user_item(const void *a, const void *b)
-{
-	int			c = compare_by_user(a, b);
-
-	return c != 0 ? c : compare_by_item(a, b);
-}
-
-static int
-compare_by_user_category(const void *a, const void *b)
-{
-	int			c = compare_by_user(a, b);
-
-	return c != 0 ? c : compare_int64((*(IngestEvent *const *) a)->category_id,
-									  (*(IngestEvent *const *) b)->category_id);
-}
-
-static bool
-event_is_later(const IngestEvent *a, const IngestEvent *b)
-{
-	return a->ts > b->ts || (a->ts == b->ts && a->event_id > b->event_id);
-}
-
-/*
- * Sorts events by the comparator and aggregates each run of equal keys.
- * Keys are emitted in ascending order, which is also the order the upserts
- * lock rows in.  Returns the number of groups written to groups[].
- */
-static int
-group_events(IngestEvent **events, int n, EventComparator cmp, IngestGroup *groups)
-{
-	int			n_groups = 0;
-	int			i = 0;
-
-	qsort(events, n, sizeof(IngestEvent *), cmp);
-	while (i < n)
-	{
-		IngestGroup *g = &groups[n_groups++];
-		const IngestEvent *e = events[i];
-
-		g->key = g->latest = e;
-		g->n_events = 1;
-		g->weight_sum = e->weight;
-		g->decay_log2 = e->decay_log2;
-		g->first_ts = g->last_ts = e->ts;
-		for (i++; i < n && cmp(&events[i - 1], &events[i]) == 0; i++)
-		{
-			e = events[i];
-			g->n_events++;
-			g->weight_sum += e->weight;
-			g->decay_log2 = RtrecLog2Add(g->decay_log2, e->decay_log2);
-			g->first_ts = Min(g->first_ts, e->ts);
-			g->last_ts = Max(g->last_ts, e->ts);
-			if (event_is_later(e, g->latest))
-				g->latest = e;
-		}
-	}
-	return n_groups;
-}
-
-/* ---- building SPI array parameters ---- */
-
-/* Array parameters of one statement, filled column by column */
-typedef struct ParamList
-{
-	int			n;
-	Oid			types[32];
-	Datum		values[32];
-	char		nulls[32];
-} ParamList;
-
-static void
-add_param(ParamList *params, Oid type, Datum value)
-{
-	Assert(params->n < lengthof(params->values));
-	params->types[params->n] = type;
-	params->values[params->n] = value;
-	params->nulls[params->n] = ' ';
-	params->n++;
-}
-
-/* Adds an array parameter of 8-byte by-value elements (bigint, float8, timestamptz) */
-static void
-add_array_param(ParamList *params, Oid elemtype, Datum *elems, bool *nulls, int n)
-{
-	int			dims[1];
-	int			lbs[1];
-	ArrayType  *arr;
-
-	dims[0] = n;
-	lbs[0] = 1;
-	arr = construct_md_array(elems, nulls, 1, dims, lbs, elemtype, 8, FLOAT8PASSBYVAL,
-							 TYPALIGN_DOUBLE);
-	add_param(params, get_array_type(elemtype), PointerGetDatum(arr));
-}
-
-/* one column of per-group values */
-typedef Datum (*GroupColumn) (const IngestGroup *g, bool *isnull);
-
-static Datum col_user(const IngestGroup *g, bool *isnull) { return Int64GetDatum(g->key->user_id); }
-static Datum col_item(const IngestGroup *g, bool *isnull) { return Int64GetDatum(g->key->item_id); }
-static Datum col_category(const IngestGroup *g, bool *isnull) { return Int64GetDatum(g->key->category_id); }
-static Datum col_n_events(const IngestGroup *g, bool *isnull) { return Int64GetDatum(g->n_events); }
-static Datum col_weight_sum(const IngestGroup *g, bool *isnull) { return Float8GetDatum(g->weight_sum); }
-static Datum col_decay_log2(const IngestGroup *g, bool *isnull) { return Float8GetDatum(g->decay_log2); }
-static Datum col_first_ts(const IngestGroup *g, bool *isnull) { return TimestampTzGetDatum(g->first_ts); }
-static Datum col_last_ts(const IngestGroup *g, bool *isnull) { return TimestampTzGetDatum(g->last_ts); }
-static Datum col_last_event(const IngestGroup *g, bool *isnull) { return Int64GetDatum(g->latest->event_id); }
-static Datum col_last_item(const IngestGroup *g, bool *isnull) { return Int64GetDatum(g->latest->item_id); }
-
-static Datum
-col_last_category(const IngestGroup *g, bool *isnull)
-{
-	*isnull = !g->latest->has_category;
-	return Int64GetDatum(g->latest->category_id);
-}
-
-typedef struct ColumnSpec
-{
-	Oid			elemtype;
-	GroupColumn get;
-} ColumnSpec;
-
-static void
-add_group_columns(ParamList *params, const IngestGroup *groups, int n,
-				  const ColumnSpec *columns, int n_columns, Datum *elems, bool *nulls)
-{
-	for (int c = 0; c < n_columns; c++)
-	{
-		for (int i = 0; i < n; i++)
-		{
-			nulls[i] = false;
-			elems[i] = columns[c].get(&groups[i], &nulls[i]);
-		}
-		add_array_param(params, columns[c].elemtype, elems, nulls, n);
-	}
-}
-
-static const ColumnSpec user_columns[] = {
-	{INT8OID, col_user}, {INT8OID, col_n_events}, {FLOAT8OID, col_weight_sum},
-	{TIMESTAMPTZOID, col_first_ts}, {TIMESTAMPTZOID, col_last_ts},
-	{INT8OID, col_last_event}, {INT8OID, col_last_item}, {INT8OID, col_last_category}
-};
-static const ColumnSpec item_columns[] = {
-	{INT8OID, col_item}, {INT8OID, col_n_events}, {FLOAT8OID, col_weight_sum},
-	{FLOAT8OID, col_decay_log2}, {TIMESTAMPTZOID, col_first_ts}, {TIMESTAMPTZOID, col_last_ts}
-};
-static const ColumnSpec user_category_columns[] = {
-	{INT8OID, col_user}, {INT8OID, col_category}, {INT8OID, col_n_events},
-	{FLOAT8OID, col_weight_sum}, {FLOAT8OID, col_decay_log2}, {TIMESTAMPTZOID, col_last_ts}
-};
-static const ColumnSpec user_item_columns[] = {
-	{INT8OID, col_user}, {INT8OID, col_item}, {INT8OID, col_n_events},
-	{FLOAT8OID, col_weight_sum}, {FLOAT8OID, col_decay_log2},
-	{TIMESTAMPTZOID, col_first_ts}, {TIMESTAMPTZOID, col_last_ts}
-};
-
-/*
- * The statement that folds one batch into the state tables: one upsert per
- * table, each over keys in ascending order, all into rows of slot $1.
- */
-static const char *apply_sql =
-"WITH u AS ("
-" INSERT INTO rtrec.user_state AS s (user_id, slot, n_events, weight_sum, first_ts,"
-"   last_ts, last_event_id, last_item_id, last_category_id)"
-" SELECT k, $1, n, w, f, l, le, li, lc"
-"   FROM unnest($2::int8[], $3::int8[], $4::float8[], $5::timestamptz[], $6::timestamptz[],"
-"               $7::int8[], $8::int8[], $9::int8[]) AS x(k, n, w, f, l, le, li, lc)"
-" ON CONFLICT (user_id, slot) DO UPDATE SET"
-"   n_events = s.n_events + excluded.n_events,"
-"   weight_sum = s.weight_sum + excluded.weight_sum,"
-"   first_ts = least(s.first_ts, excluded.first_ts),"
-"   last_ts = greatest(s.last_ts, excluded.last_ts),"
-"   last_event_id = CASE WHEN (excluded.last_ts, excluded.last_event_id) > (s.last_ts, s.last_event_id)"
-"     THEN excluded.last_event_id ELSE s.last_event_id END,"
-"   last_item_id = CASE WHEN (excluded.last_ts, excluded.last_event_id) > (s.last_ts, s.last_event_id)"
-"     THEN excluded.last_item_id ELSE s.last_item_id END,"
-"   last_category_id = CASE WHEN (excluded.last_ts, excluded.last_event_id) > (s.last_ts, s.last_event_id)"
-"     THEN excluded.last_category_id ELSE s.last_category_id END"
-"), i AS ("
-" INSERT INTO rtrec.item_state AS s (item_id, slot, n_events, weight_sum, trend_log2, first_ts, last_ts)"
-" SELECT k, $1, n, w, d, f, l"
-"   FROM unnest($10::int8[], $11::int8[], $12::float8[], $13::float8[], $14::timestamptz[],"
-"               $15::timestamptz[]) AS x(k, n, w, d, f, l)"
-" ON CONFLICT (item_id, slot) DO UPDATE SET"
-"   n_events = s.n_events + excluded.n_events,"
-"   weight_sum = s.weight_sum + excluded.weight_sum,"
-"   trend_log2 = rtrec.log2_add(s.trend_log2, excluded.trend_log2),"
-"   first_ts = least(s.first_ts, excluded.first_ts),"
-"   last_ts = greatest(s.last_ts, excluded.last_ts)"
-"), c AS ("
-" INSERT INTO rtrec.user_category_state AS s (user_id, category_id, slot, n_events, weight_sum,"
-"   affinity_log2, last_ts)"
-" SELECT k, kc, $1, n, w, d, l"
-"   FROM unnest($16::int8[], $17::int8[], $18::int8[], $19::float8[], $20::float8[],"
-"               $21::timestamptz[]) AS x(k, kc, n, w, d, l)"
-" ON CONFLICT (user_id, category_id, slot) DO UPDATE SET"
-"   n_events = s.n_events + excluded.n_events,"
-"   weight_sum = s.weight_sum + excluded.weight_sum,"
-"   affinity_log2 = rtrec.log2_add(s.affinity_log2, excluded.affinity_log2),"
-"   last_ts = greatest(s.last_ts, excluded.last_ts)"
-"), p AS ("
-" INSERT INTO rtrec.user_item_state AS s (user_id, item_id, slot, n_events, weight_sum,"
-"   affinity_log2, first_ts, last_ts)"
-" SELECT k, ki, $1, n, w, d, f, l"
-"   FROM unnest($22::int8[], $23::int8[], $24::int8[], $25::float8[], $26::float8[],"
-"               $27::timestamptz[], $28::timestamptz[]) AS x(k, ki, n, w, d, f, l)"
-" ON CONFLICT (user_id, item_id, slot) DO UPDATE SET"
-"   n_events = s.n_events + excluded.n_events,"
-"   weight_sum = s.weight_sum + excluded.weight_sum,"
-"   affinity_log2 = rtrec.log2_add(s.affinity_log2, excluded.affinity_log2),"
-"   first_ts = least(s.first_ts, excluded.first_ts),"
-"   last_ts = greatest(s.last_ts, excluded.last_ts)"
-"), q AS ("
-/*
- * A LATERAL probe, not NOT EXISTS: the generic plan would resolve that
- * sublink to a hashed subplan (chosen when the tables were small), which
- * reads all of user_item_state into a hash table on every statement.
- */
-" INSERT INTO rtrec.swing_queue (item_id, user_id, new_pair)"
-" SELECT x.ki, x.k, old.user_id IS NULL"
-"   FROM unnest($22::int8[], $23::int8[]) AS x(k, ki)"
-"   LEFT JOIN LATERAL (SELECT s.user_id FROM rtrec.user_item_state s"
-"                       WHERE s.user_id = x.k AND s.item_id = x.ki LIMIT 1) old ON true"
-") SELECT 1";
-
-static SPIPlanPtr
-prepare_batch_plan(const char *sql, ParamList *params)
-{
-	return RtrecPrepareKept(sql, params->n, params->types);
+	return (x > y) - (x < y);
 }
 
 /*
@@ -601,79 +320,42 @@ prepare_batch_plan(const char *sql, ParamList *params)
 static void
 register_items(ItemCatalog *cat, int64 *missing, int n_missing)
 {
+	static SPIPlanPtr register_plan = NULL;
 	SnapshotData dirty;
-	Datum	   *elems = palloc(sizeof(Datum) * n_missing);
-	int			n = 0;
-	ParamList	params = {0};
-
-	Datum	   *left = palloc(sizeof(Datum) * n_missing);
-	int			n_left = 0;
+	int64	   *absent = palloc(sizeof(int64) * n_missing);
+	int64	   *being_inserted = palloc(sizeof(int64) * n_missing);
+	int			n_absent = 0;
+	int			n_being_inserted = 0;
+	Datum		args[2];
 
 	InitDirtySnapshot(dirty);
 	for (int i = 0; i < n_missing; i++)
 	{
 		if (!item_catalog_lookup(cat, &dirty, missing[i], NULL, NULL))
-			elems[n++] = Int64GetDatum(missing[i]);
+			absent[n_absent++] = missing[i];
 		else if (TransactionIdIsValid(dirty.xmin))
-			left[n_left++] = Int64GetDatum(missing[i]);	/* being inserted */
+			being_inserted[n_being_inserted++] = missing[i];
 	}
-	add_array_param(&params, INT8OID, elems, NULL, n);
-	add_array_param(&params, INT8OID, left, NULL, n_left);
+	if (n_absent + n_being_inserted == 0)
+		return;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
 	if (register_plan == NULL)
-		register_plan = prepare_batch_plan("WITH p AS (INSERT INTO rtrec.pending_items (item_id)"
-									  "            SELECT unnest($2::int8[]))"
-									  " INSERT INTO rtrec.items (item_id, auto_registered)"
-									  " SELECT k, true FROM unnest($1::int8[]) AS k"
-									  " ON CONFLICT (item_id) DO NOTHING", &params);
-	if (n + n_left > 0 &&
-		SPI_execute_plan(register_plan, params.values, params.nulls, false, 0) != SPI_OK_INSERT)
+	{
+		Oid			types[2] = {INT8ARRAYOID, INT8ARRAYOID};
+
+		register_plan = RtrecPrepareKept("WITH p AS (INSERT INTO rtrec.pending_items (item_id)"
+										 "            SELECT pg_catalog.unnest($2))"
+										 " INSERT INTO rtrec.items (item_id, auto_registered)"
+										 " SELECT k, true FROM pg_catalog.unnest($1) AS k"
+										 " ON CONFLICT (item_id) DO NOTHING", 2, types);
+	}
+	args[0] = RtrecInt8Array(absent, n_absent);
+	args[1] = RtrecInt8Array(being_inserted, n_being_inserted);
+	if (SPI_execute_plan(register_plan, args, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not register new items in rtrec.items");
-}
-
-/*
- * Folds a batch of interaction events into the state tables.  events[] may
- * be reordered.
- */
-static void
-apply_batch(IngestEvent **events, int n)
-{
-	IngestGroup *groups = palloc(sizeof(IngestGroup) * n);
-	IngestEvent **with_category = palloc(sizeof(IngestEvent *) * n);
-	Datum	   *elems = palloc(sizeof(Datum) * n);
-	bool	   *nulls = palloc(sizeof(bool) * n);
-	ParamList	params = {0};
-	int			n_groups;
-	int			n_with_category = 0;
-
-	add_param(&params, INT4OID, Int32GetDatum(RtrecWriterSlot()));
-
-	n_groups = group_events(events, n, compare_by_user, groups);
-	add_group_columns(&params, groups, n_groups, user_columns, lengthof(user_columns), elems, nulls);
-
-	n_groups = group_events(events, n, compare_by_item, groups);
-	add_group_columns(&params, groups, n_groups, item_columns, lengthof(item_columns), elems, nulls);
-
-	for (int i = 0; i < n; i++)
-		if (events[i]->has_category)
-			with_category[n_with_category++] = events[i];
-	n_groups = group_events(with_category, n_with_category, compare_by_user_category, groups);
-	add_group_columns(&params, groups, n_groups, user_category_columns,
-					  lengthof(user_category_columns), elems, nulls);
-
-	n_groups = group_events(events, n, compare_by_user_item, groups);
-	add_group_columns(&params, groups, n_groups, user_item_columns,
-					  lengthof(user_item_columns), elems, nulls);
-
-	if (apply_plan == NULL)
-		apply_plan = prepare_batch_plan(apply_sql, &params);
-	if (SPI_execute_plan(apply_plan, params.values, params.nulls, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not update the rtrec state tables");
-
-	/*
-	 * Only now, holding the queue's ROW EXCLUSIVE lock until commit: a
-	 * worker about to exit sees that lock and stays (see worker.c).
-	 */
-	RtrecSwingWorkerEnsure(false);
+	SPI_finish();
 }
 
 /* An item of the batch, with its catalog category */
@@ -687,7 +369,7 @@ typedef struct BatchItem
 static int
 compare_batch_items(const void *a, const void *b)
 {
-	return compare_int64(((const BatchItem *) a)->item_id, ((const BatchItem *) b)->item_id);
+	return compare_int64_values(&((const BatchItem *) a)->item_id, &((const BatchItem *) b)->item_id);
 }
 
 /*
@@ -737,20 +419,20 @@ resolve_items(ItemCatalog *cat, IngestEvent *events, int n_events,
 }
 
 /*
- * Reads up to INGEST_CHUNK events from the transition table into events[]
+ * Reads up to chunk_size events from the transition table into events[]
  * (interactions only), looking up weights and categories and registering
  * unknown items.  Returns the number of rows read, 0 at the end.
  */
 static int
 read_chunk(Tuplestorestate *store, TupleTableSlot *slot, const EventColumns *cols,
-		   ItemCatalog *cat, IngestEvent *events, int *n_events)
+		   ItemCatalog *cat, IngestEvent *events, int chunk_size, int *n_events)
 {
 	const RtrecSettings *settings = RtrecGetSettings();
-	int64	   *all_items = palloc(sizeof(int64) * INGEST_CHUNK);
+	int64	   *all_items = palloc(sizeof(int64) * chunk_size);
 	int			n_rows = 0;
 
 	*n_events = 0;
-	while (n_rows < INGEST_CHUNK && tuplestore_gettupleslot(store, true, false, slot))
+	while (n_rows < chunk_size && tuplestore_gettupleslot(store, true, false, slot))
 	{
 		IngestEvent *e = &events[*n_events];
 		bool		isnull;
@@ -798,6 +480,8 @@ rtrec_events_apply(PG_FUNCTION_ARGS)
 	ItemCatalog cat;
 	IngestEvent *events;
 	IngestEvent **order;
+	RtrecStateWriter *writer;
+	int			chunk_size;
 	MemoryContext batch_context;
 	MemoryContext chunk_context;
 	MemoryContext old;
@@ -815,12 +499,13 @@ rtrec_events_apply(PG_FUNCTION_ARGS)
 	store = trigdata->tg_newtable;
 	slot = MakeSingleTupleTableSlot(RelationGetDescr(trigdata->tg_relation), &TTSOpsMinimalTuple);
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	/* a single-row INSERT should not allocate for a 64k-row COPY chunk */
+	chunk_size = (int) Max(1, Min(tuplestore_tuple_count(store), INGEST_CHUNK));
 	batch_context = AllocSetContextCreate(CurrentMemoryContext, "rtrec ingest batch",
 										  ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(batch_context);
 	item_catalog_open(&cat);
+	writer = RtrecStateWriterOpen();
 	MemoryContextSwitchTo(old);
 
 	chunk_context = AllocSetContextCreate(batch_context, "rtrec ingest chunk",
@@ -833,14 +518,14 @@ rtrec_events_apply(PG_FUNCTION_ARGS)
 
 		MemoryContextReset(chunk_context);
 		old = MemoryContextSwitchTo(chunk_context);
-		events = palloc(sizeof(IngestEvent) * INGEST_CHUNK);
-		n_rows = read_chunk(store, slot, &cols, &cat, events, &n_events);
+		events = palloc(sizeof(IngestEvent) * chunk_size);
+		n_rows = read_chunk(store, slot, &cols, &cat, events, chunk_size, &n_events);
 		if (n_events > 0)
 		{
 			order = palloc(sizeof(IngestEvent *) * n_events);
 			for (int i = 0; i < n_events; i++)
 				order[i] = &events[i];
-			apply_batch(order, n_events);
+			RtrecStateWriterApply(writer, order, n_events);
 		}
 		/*
 		 * A tuple read back from a spilled tuplestore belongs to the slot and
@@ -848,13 +533,13 @@ rtrec_events_apply(PG_FUNCTION_ARGS)
 		 */
 		ExecClearTuple(slot);
 		MemoryContextSwitchTo(old);
-		if (n_rows < INGEST_CHUNK)
+		if (n_rows < chunk_size)
 			break;
 	}
 
+	RtrecStateWriterClose(writer);
 	item_catalog_close(&cat);
 	ExecDropSingleTupleTableSlot(slot);
 	MemoryContextDelete(batch_context);
-	SPI_finish();
 	return PointerGetDatum(NULL);
 }

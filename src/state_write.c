@@ -1,0 +1,637 @@
+/*-------------------------------------------------------------------------
+ *
+ * state_write.c
+ *	  Folds a batch of events into this backend's rows of the state tables,
+ *	  below the executor.
+ *
+ * Every state table is keyed by (key..., slot), and only the backend that
+ * owns a slot writes its rows (RtrecWriterSlot(), see ingest.c).  So an
+ * upsert needs neither speculative insertion nor a plan: we group the batch
+ * by key, look each key up in the primary key with a dirty snapshot, and
+ * update the row found or insert a new one with the executor's simple
+ * insert and update routines (constraints, index entries, HOT), as logical
+ * replication's apply worker does.  Starting one five-way INSERT ... ON
+ * CONFLICT statement per batch cost more than the writes themselves for
+ * single-row INSERTs, and its per-row speculative insertion dominated COPY.
+ *
+ * Only a transaction that cannot have ended -- a prepared transaction of
+ * the slot's previous owner -- can be writing one of our rows; we wait for
+ * it as ON CONFLICT would.  rtrec_rebuild() and TRUNCATE lock rtrec.events
+ * against us before they touch the state.
+ *
+ * Each (user, item) group also gets a row in rtrec.swing_queue, flagged
+ * new_pair unless some slot already had the pair (swing_refresh.c).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/relscan.h"
+#include "access/skey.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "executor/executor.h"
+#include "nodes/execnodes.h"
+#include "storage/lmgr.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+
+#include "compat.h"
+#include "ingest.h"
+#include "rtrec.h"
+#include "swing.h"
+
+/* ---- grouping events by key ---- */
+
+/* Aggregate of the events of one key */
+typedef struct IngestGroup
+{
+	const IngestEvent *key;		/* any event of the group: its key columns */
+	const IngestEvent *latest;	/* greatest (ts, event_id) */
+	int64		n_events;
+	double		weight_sum;
+	double		decay_log2;
+	TimestampTz first_ts;
+	TimestampTz last_ts;
+} IngestGroup;
+
+typedef int (*EventComparator) (const void *a, const void *b);
+
+static int
+compare_int64(int64 a, int64 b)
+{
+	return (a > b) - (a < b);
+}
+
+static int
+compare_by_user(const void *a, const void *b)
+{
+	return compare_int64((*(IngestEvent *const *) a)->user_id,
+						 (*(IngestEvent *const *) b)->user_id);
+}
+
+static int
+compare_by_item(const void *a, const void *b)
+{
+	return compare_int64((*(IngestEvent *const *) a)->item_id,
+						 (*(IngestEvent *const *) b)->item_id);
+}
+
+static int
+compare_by_user_item(const void *a, const void *b)
+{
+	int			c = compare_by_user(a, b);
+
+	return c != 0 ? c : compare_by_item(a, b);
+}
+
+static int
+compare_by_user_category(const void *a, const void *b)
+{
+	int			c = compare_by_user(a, b);
+
+	return c != 0 ? c : compare_int64((*(IngestEvent *const *) a)->category_id,
+									  (*(IngestEvent *const *) b)->category_id);
+}
+
+static bool
+event_is_later(const IngestEvent *a, const IngestEvent *b)
+{
+	return a->ts > b->ts || (a->ts == b->ts && a->event_id > b->event_id);
+}
+
+/*
+ * Sorts events by the comparator and aggregates each run of equal keys into
+ * groups[], in ascending key order.  Returns the number of groups.
+ */
+static int
+group_events(IngestEvent **events, int n, EventComparator cmp, IngestGroup *groups)
+{
+	int			n_groups = 0;
+	int			i = 0;
+
+	qsort(events, n, sizeof(IngestEvent *), cmp);
+	while (i < n)
+	{
+		IngestGroup *g = &groups[n_groups++];
+		const IngestEvent *e = events[i];
+
+		g->key = g->latest = e;
+		g->n_events = 1;
+		g->weight_sum = e->weight;
+		g->decay_log2 = e->decay_log2;
+		g->first_ts = g->last_ts = e->ts;
+		for (i++; i < n && cmp(&events[i - 1], &events[i]) == 0; i++)
+		{
+			e = events[i];
+			g->n_events++;
+			g->weight_sum += e->weight;
+			g->decay_log2 = RtrecLog2Add(g->decay_log2, e->decay_log2);
+			g->first_ts = Min(g->first_ts, e->ts);
+			g->last_ts = Max(g->last_ts, e->ts);
+			if (event_is_later(e, g->latest))
+				g->latest = e;
+		}
+	}
+	return n_groups;
+}
+
+/* ---- the state tables ---- */
+
+/* What a state table column holds, and how a group merges into it */
+typedef enum StateColumn
+{
+	COL_USER,					/* key columns */
+	COL_ITEM,
+	COL_CATEGORY,
+	COL_SLOT,					/* the last key column */
+	COL_N_EVENTS,				/* sum */
+	COL_WEIGHT_SUM,				/* sum */
+	COL_DECAY_LOG2,				/* log2-sum (decay.c) */
+	COL_FIRST_TS,				/* least */
+	COL_LAST_TS,				/* greatest */
+	COL_LAST_EVENT,				/* of the latest (ts, event_id) */
+	COL_LAST_ITEM,
+	COL_LAST_CATEGORY
+} StateColumn;
+
+#define MAX_STATE_COLUMNS 9
+#define MAX_KEY_COLUMNS 3
+
+typedef struct StateColumnSpec
+{
+	const char *name;
+	StateColumn role;
+} StateColumnSpec;
+
+typedef struct StateTableSpec
+{
+	const char *name;
+	EventComparator group_by;
+	bool		needs_category;	/* only events whose item has a category */
+	bool		queues_pairs;	/* each group is a (user, item) pair to queue */
+	int			n_columns;
+	StateColumnSpec columns[MAX_STATE_COLUMNS];	/* in table order, keys first */
+} StateTableSpec;
+
+static const StateTableSpec state_table_specs[] = {
+	{"user_state", compare_by_user, false, false, 9,
+		{{"user_id", COL_USER}, {"slot", COL_SLOT}, {"n_events", COL_N_EVENTS},
+		 {"weight_sum", COL_WEIGHT_SUM}, {"first_ts", COL_FIRST_TS}, {"last_ts", COL_LAST_TS},
+		 {"last_event_id", COL_LAST_EVENT}, {"last_item_id", COL_LAST_ITEM},
+		 {"last_category_id", COL_LAST_CATEGORY}}},
+	{"item_state", compare_by_item, false, false, 7,
+		{{"item_id", COL_ITEM}, {"slot", COL_SLOT}, {"n_events", COL_N_EVENTS},
+		 {"weight_sum", COL_WEIGHT_SUM}, {"trend_log2", COL_DECAY_LOG2},
+		 {"first_ts", COL_FIRST_TS}, {"last_ts", COL_LAST_TS}}},
+	{"user_category_state", compare_by_user_category, true, false, 7,
+		{{"user_id", COL_USER}, {"category_id", COL_CATEGORY}, {"slot", COL_SLOT},
+		 {"n_events", COL_N_EVENTS}, {"weight_sum", COL_WEIGHT_SUM},
+		 {"affinity_log2", COL_DECAY_LOG2}, {"last_ts", COL_LAST_TS}}},
+	{"user_item_state", compare_by_user_item, false, true, 8,
+		{{"user_id", COL_USER}, {"item_id", COL_ITEM}, {"slot", COL_SLOT},
+		 {"n_events", COL_N_EVENTS}, {"weight_sum", COL_WEIGHT_SUM},
+		 {"affinity_log2", COL_DECAY_LOG2}, {"first_ts", COL_FIRST_TS},
+		 {"last_ts", COL_LAST_TS}}},
+};
+
+#define N_STATE_TABLES lengthof(state_table_specs)
+
+/* rtrec.swing_queue's columns, in table order */
+static const char *const queue_columns[] = {"item_id", "user_id", "new_pair", "queued_at"};
+static const Oid queue_column_types[] = {INT8OID, INT8OID, BOOLOID, TIMESTAMPTZOID};
+
+/* A relation written through the executor's simple insert/update */
+typedef struct TargetRelation
+{
+	Relation	rel;
+	ResultRelInfo *rri;
+	TupleTableSlot *row;		/* the row to write */
+} TargetRelation;
+
+typedef struct StateTable
+{
+	const StateTableSpec *spec;
+	TargetRelation target;
+	Relation	pkey;
+	int			n_keys;			/* key columns, slot included */
+	int			last_ts_col;	/* -1 if none */
+	int			last_event_col; /* -1 if none */
+	TupleTableSlot *found;		/* the slot's current row of a key */
+
+	/*
+	 * Scans of pkey, begun and ended within one batch: btree allocates some
+	 * scan state lazily, in the batch's memory context.
+	 */
+	IndexScanDesc scan;			/* with the writer's dirty snapshot */
+	IndexScanDesc pair_scan;	/* queues_pairs: (user, item) in any slot */
+} StateTable;
+
+struct RtrecStateWriter
+{
+	EState	   *estate;
+	int			slot;
+	SnapshotData dirty;
+	StateTable	tables[N_STATE_TABLES];
+	TargetRelation queue;
+};
+
+static Oid
+state_column_type(StateColumn role)
+{
+	switch (role)
+	{
+		case COL_SLOT:
+			return INT4OID;
+		case COL_WEIGHT_SUM:
+		case COL_DECAY_LOG2:
+			return FLOAT8OID;
+		case COL_FIRST_TS:
+		case COL_LAST_TS:
+			return TIMESTAMPTZOID;
+		default:
+			return INT8OID;
+	}
+}
+
+/*
+ * Writing tuples by column position is only safe on the tables this
+ * extension created: check names and types (a user could have altered them).
+ */
+static void
+check_column(Relation rel, int attno, const char *name, Oid type)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	Form_pg_attribute att = TupleDescAttr(desc, attno);
+
+	if (att->attisdropped || strcmp(NameStr(att->attname), name) != 0 || att->atttypid != type)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("column %d of rtrec.%s is not \"%s\" of type %s",
+						attno + 1, RelationGetRelationName(rel), name, format_type_be(type)),
+				 errdetail("rtrec's triggers write this table by column position."),
+				 errhint("Do not alter rtrec's tables; reinstall the extension.")));
+}
+
+static void
+check_column_count(Relation rel, int n)
+{
+	if (RelationGetDescr(rel)->natts != n)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("rtrec.%s has %d columns, expected %d",
+						RelationGetRelationName(rel), RelationGetDescr(rel)->natts, n),
+				 errhint("Do not alter rtrec's tables; reinstall the extension.")));
+}
+
+static void
+target_open(TargetRelation *target, const char *name)
+{
+	Oid			relid = get_relname_relid(name, get_namespace_oid(RTREC_SCHEMA, false));
+
+	if (!OidIsValid(relid))
+		elog(ERROR, "relation rtrec.%s does not exist", name);
+	target->rel = table_open(relid, RowExclusiveLock);
+	target->rri = makeNode(ResultRelInfo);
+	InitResultRelInfo(target->rri, target->rel, 0, NULL, 0);
+	ExecOpenIndices(target->rri, false);
+	target->row = table_slot_create(target->rel, NULL);
+}
+
+static void
+target_close(TargetRelation *target)
+{
+	ExecDropSingleTupleTableSlot(target->row);
+	ExecCloseIndices(target->rri);
+	/* the lock stays until commit (worker.c relies on the queue's) */
+	table_close(target->rel, NoLock);
+}
+
+/* The primary key (key columns..., slot), which must lead the table */
+static Relation
+state_primary_key(StateTable *t)
+{
+	ResultRelInfo *rri = t->target.rri;
+
+	for (int i = 0; i < rri->ri_NumIndices; i++)
+	{
+		Relation	index = rri->ri_IndexRelationDescs[i];
+		Form_pg_index form = index->rd_index;
+		bool		leads = form->indisprimary && form->indnkeyatts == t->n_keys;
+
+		for (int k = 0; leads && k < t->n_keys; k++)
+			leads = form->indkey.values[k] == k + 1;
+		if (leads)
+			return index;
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("rtrec.%s has no primary key on its first %d columns",
+					t->spec->name, t->n_keys),
+			 errhint("Do not alter rtrec's tables; reinstall the extension.")));
+	return NULL;				/* keep the compiler quiet */
+}
+
+static void
+state_table_open(RtrecStateWriter *w, StateTable *t, const StateTableSpec *spec)
+{
+	t->spec = spec;
+	target_open(&t->target, spec->name);
+	check_column_count(t->target.rel, spec->n_columns);
+	t->n_keys = 0;
+	t->last_ts_col = t->last_event_col = -1;
+	for (int c = 0; c < spec->n_columns; c++)
+	{
+		StateColumn role = spec->columns[c].role;
+
+		check_column(t->target.rel, c, spec->columns[c].name, state_column_type(role));
+		if (role == COL_SLOT)
+			t->n_keys = c + 1;
+		else if (role == COL_LAST_TS)
+			t->last_ts_col = c;
+		else if (role == COL_LAST_EVENT)
+			t->last_event_col = c;
+	}
+	Assert(t->n_keys > 0 && t->n_keys <= MAX_KEY_COLUMNS);
+	t->pkey = state_primary_key(t);
+	t->found = table_slot_create(t->target.rel, NULL);
+}
+
+static void
+state_table_close(StateTable *t)
+{
+	ExecDropSingleTupleTableSlot(t->found);
+	target_close(&t->target);
+}
+
+RtrecStateWriter *
+RtrecStateWriterOpen(void)
+{
+	RtrecStateWriter *w = palloc0(sizeof(RtrecStateWriter));
+
+	w->estate = CreateExecutorState();
+	w->slot = RtrecWriterSlot();
+	InitDirtySnapshot(w->dirty);
+	for (int i = 0; i < N_STATE_TABLES; i++)
+		state_table_open(w, &w->tables[i], &state_table_specs[i]);
+	target_open(&w->queue, "swing_queue");
+	check_column_count(w->queue.rel, lengthof(queue_columns));
+	for (int c = 0; c < lengthof(queue_columns); c++)
+		check_column(w->queue.rel, c, queue_columns[c], queue_column_types[c]);
+	return w;
+}
+
+void
+RtrecStateWriterClose(RtrecStateWriter *w)
+{
+	for (int i = 0; i < N_STATE_TABLES; i++)
+		state_table_close(&w->tables[i]);
+	target_close(&w->queue);
+	FreeExecutorState(w->estate);
+	pfree(w);
+}
+
+/* ---- writing one group ---- */
+
+static Datum
+key_value(StateColumn role, const IngestGroup *g, int slot)
+{
+	switch (role)
+	{
+		case COL_USER:
+			return Int64GetDatum(g->key->user_id);
+		case COL_ITEM:
+			return Int64GetDatum(g->key->item_id);
+		case COL_CATEGORY:
+			return Int64GetDatum(g->key->category_id);
+		case COL_SLOT:
+			return Int32GetDatum(slot);
+		default:
+			elog(ERROR, "state column %d is not a key", (int) role);
+	}
+	return (Datum) 0;			/* keep the compiler quiet */
+}
+
+/*
+ * Finds the slot's row of the key in t->found.  A row that another
+ * transaction is inserting or deleting is waited for, then looked up again.
+ */
+static bool
+find_slot_row(RtrecStateWriter *w, StateTable *t, const Datum *keys)
+{
+	ScanKeyData skeys[MAX_KEY_COLUMNS];
+
+	for (int k = 0; k < t->n_keys; k++)
+		ScanKeyInit(&skeys[k], k + 1, BTEqualStrategyNumber,
+					t->spec->columns[k].role == COL_SLOT ? F_INT4EQ : F_INT8EQ, keys[k]);
+	for (;;)
+	{
+		TransactionId xwait;
+
+		index_rescan(t->scan, skeys, t->n_keys, NULL, 0);
+		if (!index_getnext_slot(t->scan, ForwardScanDirection, t->found))
+			return false;
+		xwait = TransactionIdIsValid(w->dirty.xmin) ? w->dirty.xmin : w->dirty.xmax;
+		if (!TransactionIdIsValid(xwait))
+			return true;
+		XactLockTableWait(xwait, t->target.rel, &t->found->tts_tid, XLTW_None);
+	}
+}
+
+/*
+ * Fills values/nulls with the row that results from folding group g into
+ * the slot's row old (NULL: there is none).
+ */
+static void
+merge_group(const StateTable *t, const IngestGroup *g, int slot, TupleTableSlot *old,
+			Datum *values, bool *nulls)
+{
+	bool		group_is_later = true;	/* g's latest event is the row's latest */
+
+	if (old != NULL)
+	{
+		slot_getallattrs(old);
+		if (t->last_event_col >= 0)
+		{
+			TimestampTz old_ts = DatumGetTimestampTz(old->tts_values[t->last_ts_col]);
+			int64		old_event = DatumGetInt64(old->tts_values[t->last_event_col]);
+
+			group_is_later = g->latest->ts > old_ts ||
+				(g->latest->ts == old_ts && g->latest->event_id > old_event);
+		}
+	}
+	for (int c = 0; c < t->spec->n_columns; c++)
+	{
+		StateColumn role = t->spec->columns[c].role;
+		Datum		was = old != NULL ? old->tts_values[c] : (Datum) 0;
+		bool		keep_old = old != NULL && !group_is_later;
+
+		nulls[c] = false;
+		switch (role)
+		{
+			case COL_USER:
+			case COL_ITEM:
+			case COL_CATEGORY:
+			case COL_SLOT:
+				values[c] = key_value(role, g, slot);
+				break;
+			case COL_N_EVENTS:
+				values[c] = Int64GetDatum(g->n_events + (old ? DatumGetInt64(was) : 0));
+				break;
+			case COL_WEIGHT_SUM:
+				values[c] = Float8GetDatum(old ? DatumGetFloat8(was) + g->weight_sum : g->weight_sum);
+				break;
+			case COL_DECAY_LOG2:
+				values[c] = Float8GetDatum(old ? RtrecLog2Add(DatumGetFloat8(was), g->decay_log2)
+										   : g->decay_log2);
+				break;
+			case COL_FIRST_TS:
+				values[c] = TimestampTzGetDatum(old ? Min(DatumGetTimestampTz(was), g->first_ts)
+												: g->first_ts);
+				break;
+			case COL_LAST_TS:
+				values[c] = TimestampTzGetDatum(old ? Max(DatumGetTimestampTz(was), g->last_ts)
+												: g->last_ts);
+				break;
+			case COL_LAST_EVENT:
+				values[c] = keep_old ? was : Int64GetDatum(g->latest->event_id);
+				break;
+			case COL_LAST_ITEM:
+				values[c] = keep_old ? was : Int64GetDatum(g->latest->item_id);
+				break;
+			case COL_LAST_CATEGORY:
+				if (keep_old)
+				{
+					values[c] = was;
+					nulls[c] = old->tts_isnull[c];
+				}
+				else
+				{
+					values[c] = Int64GetDatum(g->latest->category_id);
+					nulls[c] = !g->latest->has_category;
+				}
+				break;
+		}
+	}
+}
+
+/* Upserts the slot's row of group g; returns whether the row existed */
+static bool
+write_group(RtrecStateWriter *w, StateTable *t, const IngestGroup *g)
+{
+	Datum		keys[MAX_KEY_COLUMNS];
+	TupleTableSlot *row = t->target.row;
+	bool		found;
+
+	for (int k = 0; k < t->n_keys; k++)
+		keys[k] = key_value(t->spec->columns[k].role, g, w->slot);
+	found = find_slot_row(w, t, keys);
+
+	ExecClearTuple(row);
+	merge_group(t, g, w->slot, found ? t->found : NULL, row->tts_values, row->tts_isnull);
+	ExecStoreVirtualTuple(row);
+	if (found)
+		RtrecSimpleRelationUpdate(t->target.rri, w->estate, t->found, row);
+	else
+		RtrecSimpleRelationInsert(t->target.rri, w->estate, row);
+	ResetPerTupleExprContext(w->estate);
+	return found;
+}
+
+/*
+ * Whether any slot has a row for the pair of group g, in the pair scan's
+ * snapshot (which does not see this command's own writes).
+ */
+static bool
+pair_exists(StateTable *pairs, const IngestGroup *g)
+{
+	ScanKeyData skeys[2];
+	bool		exists;
+
+	ScanKeyInit(&skeys[0], 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(g->key->user_id));
+	ScanKeyInit(&skeys[1], 2, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(g->key->item_id));
+	index_rescan(pairs->pair_scan, skeys, 2, NULL, 0);
+	exists = index_getnext_slot(pairs->pair_scan, ForwardScanDirection, pairs->found);
+	ExecClearTuple(pairs->found);
+	return exists;
+}
+
+static void
+queue_pair(RtrecStateWriter *w, const IngestGroup *g, bool new_pair)
+{
+	TupleTableSlot *row = w->queue.row;
+
+	ExecClearTuple(row);
+	row->tts_values[0] = Int64GetDatum(g->key->item_id);
+	row->tts_values[1] = Int64GetDatum(g->key->user_id);
+	row->tts_values[2] = BoolGetDatum(new_pair);
+	row->tts_values[3] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());	/* now() */
+	memset(row->tts_isnull, false, sizeof(bool) * lengthof(queue_columns));
+	ExecStoreVirtualTuple(row);
+	RtrecSimpleRelationInsert(w->queue.rri, w->estate, row);
+	ResetPerTupleExprContext(w->estate);
+}
+
+/*
+ * Folds a batch of interaction events into the state tables and queues its
+ * (user, item) pairs.  events[] is reordered.
+ */
+void
+RtrecStateWriterApply(RtrecStateWriter *w, IngestEvent **events, int n)
+{
+	IngestGroup *groups = palloc(sizeof(IngestGroup) * n);
+	IngestEvent **with_category = palloc(sizeof(IngestEvent *) * n);
+	int			n_with_category = 0;
+	Snapshot	snapshot;
+
+	/*
+	 * A new command: rows written earlier in this transaction, even by this
+	 * statement's previous batch, are then ours to update.
+	 */
+	CommandCounterIncrement();
+	w->estate->es_output_cid = GetCurrentCommandId(true);
+	snapshot = RegisterSnapshot(GetLatestSnapshot());
+
+	for (int i = 0; i < n; i++)
+		if (events[i]->has_category)
+			with_category[n_with_category++] = events[i];
+
+	for (int i = 0; i < N_STATE_TABLES; i++)
+	{
+		StateTable *t = &w->tables[i];
+		IngestEvent **batch = t->spec->needs_category ? with_category : events;
+		int			n_groups = group_events(batch, t->spec->needs_category ? n_with_category : n,
+											t->spec->group_by, groups);
+
+		t->scan = index_beginscan(t->target.rel, t->pkey, &w->dirty, t->n_keys, 0);
+		if (t->spec->queues_pairs)
+			t->pair_scan = index_beginscan(t->target.rel, t->pkey, snapshot, 2, 0);
+		for (int j = 0; j < n_groups; j++)
+		{
+			bool		found = write_group(w, t, &groups[j]);
+
+			if (t->spec->queues_pairs)
+				queue_pair(w, &groups[j], !found && !pair_exists(t, &groups[j]));
+		}
+		index_endscan(t->scan);
+		if (t->spec->queues_pairs)
+			index_endscan(t->pair_scan);
+	}
+	UnregisterSnapshot(snapshot);
+	pfree(groups);
+	pfree(with_category);
+
+	/*
+	 * Only now, holding the queue's ROW EXCLUSIVE lock until commit: a worker
+	 * about to exit sees that lock and stays (see worker.c).
+	 */
+	RtrecSwingWorkerEnsure(false);
+}
