@@ -20,7 +20,10 @@
  * against us before they touch the state.
  *
  * Each (user, item) group also gets a row in rtrec.swing_queue, flagged
- * new_pair unless some slot already had the pair (swing_refresh.c).
+ * new_pair unless some slot already had the pair (swing_refresh.c); the
+ * lookup of the pair's row scans every slot's row of the pair to tell.
+ * A pair that a running transaction is inserting in another slot counts as
+ * new: if that one rolls back, ours must have flagged it.
  *
  *-------------------------------------------------------------------------
  */
@@ -227,12 +230,14 @@ typedef struct StateTable
 	int			last_event_col; /* -1 if none */
 	TupleTableSlot *found;		/* the slot's current row of a key */
 
+	int			n_scan_keys;	/* n_keys, or n_keys - 1 to see every slot */
+
 	/*
-	 * Scans of pkey, begun and ended within one batch: btree allocates some
-	 * scan state lazily, in the batch's memory context.
+	 * A scan of pkey with the writer's dirty snapshot, begun and ended within
+	 * one batch: btree allocates some scan state lazily, in the batch's
+	 * memory context.
 	 */
-	IndexScanDesc scan;			/* with the writer's dirty snapshot */
-	IndexScanDesc pair_scan;	/* queues_pairs: (user, item) in any slot */
+	IndexScanDesc scan;
 } StateTable;
 
 struct RtrecStateWriter
@@ -361,6 +366,8 @@ state_table_open(RtrecStateWriter *w, StateTable *t, const StateTableSpec *spec)
 			t->last_event_col = c;
 	}
 	Assert(t->n_keys > 0 && t->n_keys <= MAX_KEY_COLUMNS);
+	/* pairs are looked up in every slot at once: is the pair new? */
+	t->n_scan_keys = spec->queues_pairs ? t->n_keys - 1 : t->n_keys;
 	t->pkey = state_primary_key(t);
 	t->found = table_slot_create(t->target.rel, NULL);
 }
@@ -423,25 +430,41 @@ key_value(StateColumn role, const IngestGroup *g, int slot)
 /*
  * Finds the slot's row of the key in t->found.  A row that another
  * transaction is inserting or deleting is waited for, then looked up again.
+ * When the scan covers every slot (n_scan_keys < n_keys), also says whether
+ * another slot has the key in a row that no running transaction is
+ * inserting; when the slot's own row is found that is left incomplete.
  */
 static bool
-find_slot_row(RtrecStateWriter *w, StateTable *t, const Datum *keys)
+find_slot_row(RtrecStateWriter *w, StateTable *t, const Datum *keys, bool *in_other_slot)
 {
 	ScanKeyData skeys[MAX_KEY_COLUMNS];
 
-	for (int k = 0; k < t->n_keys; k++)
+	for (int k = 0; k < t->n_scan_keys; k++)
 		ScanKeyInit(&skeys[k], k + 1, BTEqualStrategyNumber,
 					t->spec->columns[k].role == COL_SLOT ? F_INT4EQ : F_INT8EQ, keys[k]);
 	for (;;)
 	{
-		TransactionId xwait;
+		TransactionId xwait = InvalidTransactionId;
+		bool		found = false;
 
-		index_rescan(t->scan, skeys, t->n_keys, NULL, 0);
-		if (!index_getnext_slot(t->scan, ForwardScanDirection, t->found))
-			return false;
-		xwait = TransactionIdIsValid(w->dirty.xmin) ? w->dirty.xmin : w->dirty.xmax;
-		if (!TransactionIdIsValid(xwait))
-			return true;
+		*in_other_slot = false;
+		index_rescan(t->scan, skeys, t->n_scan_keys, NULL, 0);
+		while (index_getnext_slot(t->scan, ForwardScanDirection, t->found))
+		{
+			bool		isnull;
+
+			if (t->n_scan_keys < t->n_keys &&
+				DatumGetInt32(slot_getattr(t->found, t->n_keys, &isnull)) != w->slot)
+			{
+				*in_other_slot |= !TransactionIdIsValid(w->dirty.xmin);
+				continue;
+			}
+			found = true;
+			xwait = TransactionIdIsValid(w->dirty.xmin) ? w->dirty.xmin : w->dirty.xmax;
+			break;
+		}
+		if (!found || !TransactionIdIsValid(xwait))
+			return found;
 		XactLockTableWait(xwait, t->target.rel, &t->found->tts_tid, XLTW_None);
 	}
 }
@@ -523,17 +546,21 @@ merge_group(const StateTable *t, const IngestGroup *g, int slot, TupleTableSlot 
 	}
 }
 
-/* Upserts the slot's row of group g; returns whether the row existed */
+/*
+ * Upserts the slot's row of group g.  Returns whether the key is new to
+ * every slot (as far as find_slot_row can tell; see there).
+ */
 static bool
 write_group(RtrecStateWriter *w, StateTable *t, const IngestGroup *g)
 {
 	Datum		keys[MAX_KEY_COLUMNS];
 	TupleTableSlot *row = t->target.row;
 	bool		found;
+	bool		in_other_slot;
 
 	for (int k = 0; k < t->n_keys; k++)
 		keys[k] = key_value(t->spec->columns[k].role, g, w->slot);
-	found = find_slot_row(w, t, keys);
+	found = find_slot_row(w, t, keys, &in_other_slot);
 
 	ExecClearTuple(row);
 	merge_group(t, g, w->slot, found ? t->found : NULL, row->tts_values, row->tts_isnull);
@@ -543,25 +570,7 @@ write_group(RtrecStateWriter *w, StateTable *t, const IngestGroup *g)
 	else
 		RtrecSimpleRelationInsert(t->target.rri, w->estate, row);
 	ResetPerTupleExprContext(w->estate);
-	return found;
-}
-
-/*
- * Whether any slot has a row for the pair of group g, in the pair scan's
- * snapshot (which does not see this command's own writes).
- */
-static bool
-pair_exists(StateTable *pairs, const IngestGroup *g)
-{
-	ScanKeyData skeys[2];
-	bool		exists;
-
-	ScanKeyInit(&skeys[0], 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(g->key->user_id));
-	ScanKeyInit(&skeys[1], 2, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(g->key->item_id));
-	index_rescan(pairs->pair_scan, skeys, 2, NULL, 0);
-	exists = index_getnext_slot(pairs->pair_scan, ForwardScanDirection, pairs->found);
-	ExecClearTuple(pairs->found);
-	return exists;
+	return !found && !in_other_slot;
 }
 
 static void
@@ -590,7 +599,6 @@ RtrecStateWriterApply(RtrecStateWriter *w, IngestEvent **events, int n)
 	IngestGroup *groups = palloc(sizeof(IngestGroup) * n);
 	IngestEvent **with_category = palloc(sizeof(IngestEvent *) * n);
 	int			n_with_category = 0;
-	Snapshot	snapshot;
 
 	/*
 	 * A new command: rows written earlier in this transaction, even by this
@@ -598,7 +606,6 @@ RtrecStateWriterApply(RtrecStateWriter *w, IngestEvent **events, int n)
 	 */
 	CommandCounterIncrement();
 	w->estate->es_output_cid = GetCurrentCommandId(true);
-	snapshot = RegisterSnapshot(GetLatestSnapshot());
 
 	for (int i = 0; i < n; i++)
 		if (events[i]->has_category)
@@ -611,21 +618,16 @@ RtrecStateWriterApply(RtrecStateWriter *w, IngestEvent **events, int n)
 		int			n_groups = group_events(batch, t->spec->needs_category ? n_with_category : n,
 											t->spec->group_by, groups);
 
-		t->scan = index_beginscan(t->target.rel, t->pkey, &w->dirty, t->n_keys, 0);
-		if (t->spec->queues_pairs)
-			t->pair_scan = index_beginscan(t->target.rel, t->pkey, snapshot, 2, 0);
+		t->scan = index_beginscan(t->target.rel, t->pkey, &w->dirty, t->n_scan_keys, 0);
 		for (int j = 0; j < n_groups; j++)
 		{
-			bool		found = write_group(w, t, &groups[j]);
+			bool		is_new = write_group(w, t, &groups[j]);
 
 			if (t->spec->queues_pairs)
-				queue_pair(w, &groups[j], !found && !pair_exists(t, &groups[j]));
+				queue_pair(w, &groups[j], is_new);
 		}
 		index_endscan(t->scan);
-		if (t->spec->queues_pairs)
-			index_endscan(t->pair_scan);
 	}
-	UnregisterSnapshot(snapshot);
 	pfree(groups);
 	pfree(with_category);
 

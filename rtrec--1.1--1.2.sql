@@ -1,0 +1,24 @@
+/* rtrec--1.1--1.2.sql: update script from rtrec 1.1 to 1.2 */
+
+\echo Use "ALTER EXTENSION rtrec UPDATE TO '1.2'" to load this file. \quit
+
+/*
+ * CREATE EXTENSION rtrec runs rtrec--1.0.sql and the update scripts in turn;
+ * the rules at the top of rtrec--1.0--1.1.sql apply here too.
+ */
+
+-- 1.2: the ingest trigger upserts state rows below the executor
+-- (state_write.c); its only remaining SPI statement registers unknown items
+-- and scans no table, so the planner settings it pinned are not needed
+-- (each SET costs a GUC save and restore on every INSERT statement).
+ALTER FUNCTION rtrec.events_apply() RESET enable_seqscan;
+ALTER FUNCTION rtrec.events_apply() RESET jit;
+
+-- 1.2: room for in-page (HOT) updates: a writer updates its slot's row of a
+-- user, an item or a (user, category) on every event, and only a full page
+-- makes such an update write new index entries.  (user_item_state's updates
+-- change its indexed last_ts, so it keeps full pages.)  Applies to pages
+-- filled from now on.
+ALTER TABLE rtrec.user_state SET (fillfactor = 80);
+ALTER TABLE rtrec.item_state SET (fillfactor = 80);
+ALTER TABLE rtrec.user_category_state SET (fillfactor = 80);
