@@ -322,6 +322,49 @@ SELECT count(*) AS rows,
   FROM rtrec_recommend(42, 10) r JOIN rtrec.items i USING (item_id), price_level p;
 SELECT max(abs(ln(i.price)::float8 - p.mean_ln)) < 0.25 AS near_the_price_level
   FROM rtrec_recommend(42, 5) r JOIN rtrec.items i USING (item_id), price_level p;
+--
+-- rtrec_recommend loads catalog attributes only for the candidates its top
+-- n can come from (in batches, by score bound).  It must give exactly what
+-- ranking the whole pool gives; a trend weight of 1e-300 makes it rank the
+-- whole pool (pool-relative features need it) without changing any score
+-- above 1e-200.  Every user, several n, two weightings (one with price,
+-- brand and a negative weight).
+--
+CREATE TEMP TABLE all_users AS
+SELECT DISTINCT user_id FROM rtrec.events UNION SELECT 9001;
+CREATE FUNCTION pg_temp.top_lists() RETURNS TABLE (user_id bigint, n int, ord bigint, item_id bigint, score float8, reason text)
+LANGUAGE sql AS $$
+  SELECT u.user_id, k.n, r.ord, r.item_id, r.score, r.reason
+    FROM all_users u, (VALUES (1), (3), (10)) k(n),
+         LATERAL rtrec_recommend(u.user_id, k.n) WITH ORDINALITY r(item_id, score, reason, ord)
+$$;
+CREATE FUNCTION pg_temp.batched_equals_whole() RETURNS TABLE (rows bigint, compared bigint, mismatches bigint)
+LANGUAGE plpgsql AS $$
+BEGIN
+  CREATE TEMP TABLE batched AS SELECT * FROM pg_temp.top_lists();
+  UPDATE rtrec.model_weights SET weight = 1e-300 WHERE feature = 'trend';
+  CREATE TEMP TABLE whole AS SELECT * FROM pg_temp.top_lists();
+  UPDATE rtrec.model_weights SET weight = 0 WHERE feature = 'trend';
+  RETURN QUERY
+  SELECT count(*), count(*) FILTER (WHERE b.score > 1e-200),
+         count(*) FILTER (WHERE b.score > 1e-200 AND (w.item_id IS DISTINCT FROM b.item_id
+                          OR w.score IS DISTINCT FROM b.score OR w.reason IS DISTINCT FROM b.reason))
+    FROM batched b LEFT JOIN whole w USING (user_id, n, ord);
+  DROP TABLE batched, whole;
+END
+$$;
+UPDATE rtrec.model_weights m SET weight = b.weight
+  FROM weights_before b WHERE b.feature = m.feature;
+SELECT * FROM pg_temp.batched_equals_whole();
+UPDATE rtrec.model_weights SET weight = 0.4 WHERE feature = 'price_fit';
+UPDATE rtrec.model_weights SET weight = 0.3 WHERE feature = 'brand';
+UPDATE rtrec.model_weights SET weight = -0.2 WHERE feature = 'last_category';
+SELECT * FROM pg_temp.batched_equals_whole();
+-- catalog attributes outweigh the generators: loose bounds, late stops
+UPDATE rtrec.model_weights SET weight = 0.1 WHERE feature IN ('swing', 'cf');
+UPDATE rtrec.model_weights SET weight = 1 WHERE feature IN ('price_fit', 'brand', 'category');
+SELECT * FROM pg_temp.batched_equals_whole();
+
 -- restore
 UPDATE rtrec.model_weights m SET weight = b.weight
   FROM weights_before b WHERE b.feature = m.feature;

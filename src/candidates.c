@@ -10,7 +10,9 @@
  *	 3. the user's category affinities;
  *	 4. trending items of the user's top categories (c2i) and overall;
  *	 5. catalog attributes of the pool, and its trend and first event time
- *		only when the ranker (or rtrec_train) uses them.
+ *		only when the ranker (or rtrec_train) uses them; rtrec_recommend
+ *		asks for them in batches, for as few candidates as its top n need
+ *		(RtrecRankTopN).
  * Candidates are merged in a hash table and capped to the pool size by their
  * best generator score, each generator scaled to [0, 1] by its best
  * candidate.
@@ -503,8 +505,8 @@ candidate_of_row(Request *req, uint64 r)
 }
 
 /* 5.: catalog attributes of the pool; trend and first event when needed */
-static void
-load_attributes(Request *req, Candidate **pool, int n)
+void
+RtrecLoadAttributes(Request *req, Candidate **pool, int n)
 {
 	int64	   *ids = palloc(sizeof(int64) * Max(1, n));
 	Datum		arg;
@@ -572,6 +574,7 @@ RtrecBuildPool(Request *req, const RtrecSettings *cfg, Candidate ***pool)
 	generate_from_neighbors(req, cfg);
 	generate_from_trending(req, cfg);
 	n_pool = build_pool(req, pool);
-	load_attributes(req, *pool, n_pool);
+	if (!req->lazy_attributes)
+		RtrecLoadAttributes(req, *pool, n_pool);
 	return n_pool;
 }

@@ -42,35 +42,30 @@ category_interest(Request *req, const Candidate *c)
 	return 0;
 }
 
-/* The user's price level and brand weights, from the history */
-typedef struct UserTaste
-{
-	bool		has_price;
-	double		mean_log_price;
-	HTAB	   *brand_weight;	/* brand hash -> event weight */
-	double		branded_weight;
-} UserTaste;
-
 typedef struct BrandWeight
 {
 	int32		brand_hash;
 	double		weight;
 } BrandWeight;
 
-static void
-user_taste(Request *req, UserTaste *taste)
+/* The user's taste (price level, brands), computed once per request */
+static const UserTaste *
+user_taste(Request *req)
 {
 	HASHCTL		ctl;
 	double		priced_weight = 0;
 	double		log_price_sum = 0;
+	UserTaste  *taste;
 
+	if (req->taste != NULL)
+		return req->taste;
+	taste = palloc0(sizeof(UserTaste));
 	memset(&ctl, 0, sizeof(ctl));
 	ctl.keysize = sizeof(int32);
 	ctl.entrysize = sizeof(BrandWeight);
 	ctl.hcxt = CurrentMemoryContext;
 	taste->brand_weight = hash_create("rtrec user brands", 64, &ctl,
 									  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-	taste->branded_weight = 0;
 	for (int h = 0; h < req->n_history; h++)
 	{
 		const HistoryItem *it = &req->history[h];
@@ -88,10 +83,13 @@ user_taste(Request *req, UserTaste *taste)
 
 			b->weight = (found ? b->weight : 0) + w;
 			taste->branded_weight += w;
+			taste->max_brand_weight = Max(taste->max_brand_weight, b->weight);
 		}
 	}
 	taste->has_price = priced_weight > 0;
 	taste->mean_log_price = taste->has_price ? log_price_sum / priced_weight : 0;
+	req->taste = taste;
+	return taste;
 }
 
 void
@@ -100,9 +98,8 @@ RtrecComputeFeatures(Request *req, Candidate **pool, int n, const RtrecSettings 
 	double		top_trend = -INFINITY;
 	double		top_mean_weight = 0;
 	TimestampTz reference = req->reference_ts;
-	UserTaste	taste;
+	const UserTaste *taste = user_taste(req);
 
-	user_taste(req, &taste);
 	for (int k = 0; k < n; k++)
 	{
 		if (pool[k]->has_trend)
@@ -125,17 +122,36 @@ RtrecComputeFeatures(Request *req, Candidate **pool, int n, const RtrecSettings 
 		f[FEATURE_FRESHNESS] = c->first_ts != 0 && reference >= c->first_ts ?
 			exp2(-((double) (reference - c->first_ts) / USECS_PER_SEC) / cfg->half_life_s) : 0.0;
 		f[FEATURE_CONVERSION] = top_mean_weight > 0 ? c->mean_weight / top_mean_weight : 0.0;
-		f[FEATURE_PRICE_FIT] = c->has_price && taste.has_price ?
-			exp(-fabs(c->log_price - taste.mean_log_price)) : 0.0;
+		f[FEATURE_PRICE_FIT] = c->has_price && taste->has_price ?
+			exp(-fabs(c->log_price - taste->mean_log_price)) : 0.0;
 		f[FEATURE_BRAND] = 0.0;
-		if (c->has_brand && taste.branded_weight > 0)
+		if (c->has_brand && taste->branded_weight > 0)
 		{
-			BrandWeight *b = hash_search(taste.brand_weight, &c->brand_hash, HASH_FIND, NULL);
+			BrandWeight *b = hash_search(taste->brand_weight, &c->brand_hash, HASH_FIND, NULL);
 
 			if (b != NULL)
-				f[FEATURE_BRAND] = b->weight / taste.branded_weight;
+				f[FEATURE_BRAND] = b->weight / taste->branded_weight;
 		}
 	}
+}
+
+/*
+ * The weighted sum of a feature vector.  RtrecScoreBound relies on the fixed
+ * order of the additions: floating-point addition and multiplication by a
+ * non-negative weight are monotonic, so features that are each no larger
+ * give a sum that is no larger.
+ */
+static double
+weighted_sum(const double *feature, const RtrecModelWeights *model, double *parts)
+{
+	double		sum = 0;
+
+	for (int f = 0; f < RTREC_N_FEATURES; f++)
+	{
+		parts[f] = model->weight[f] * feature[f];
+		sum += parts[f];
+	}
+	return sum;
 }
 
 /* Scores the pool with the model, and gives each candidate its reason */
@@ -149,12 +165,7 @@ RtrecScorePool(Candidate **pool, int n, const RtrecModelWeights *model)
 		double		strongest_part;
 		int			strongest = FEATURE_SWING;
 
-		c->score = 0;
-		for (int f = 0; f < RTREC_N_FEATURES; f++)
-		{
-			parts[f] = model->weight[f] * c->feature[f];
-			c->score += parts[f];
-		}
+		c->score = weighted_sum(c->feature, model, parts);
 		/* category and last category together make the c2i reason */
 		parts[FEATURE_CATEGORY] += parts[FEATURE_LAST_CATEGORY];
 		parts[FEATURE_LAST_CATEGORY] = 0;
@@ -217,4 +228,105 @@ RtrecSortByScore(Candidate **pool, int n)
 {
 	if (n > 1)
 		qsort(pool, n, sizeof(Candidate *), compare_by_score);
+}
+
+/*
+ * The most a candidate can score before its catalog attributes are known:
+ * generator features as they are, every other feature at the most it can
+ * be for this user (category: the user's strongest category; price and
+ * brand: 1 and the strongest brand's share, if the user has any).  Only
+ * valid when the item-state features, which are relative to the whole pool,
+ * weigh nothing (see RtrecRankTopN).
+ */
+static double
+score_bound(Request *req, const Candidate *c, const RtrecModelWeights *model)
+{
+	const UserTaste *taste = user_taste(req);
+	double		f[RTREC_N_FEATURES] = {0};
+	double		parts[RTREC_N_FEATURES];
+	double		top_share = 0;
+
+	for (int j = 0; j < req->n_categories; j++)
+		top_share = Max(top_share, req->categories[j].share);
+	f[FEATURE_SWING] = c->raw[SOURCE_SWING];
+	f[FEATURE_CF] = c->raw[SOURCE_CF];
+	f[FEATURE_CATEGORY] = Max(top_share, c->raw[SOURCE_C2I]);
+	f[FEATURE_LAST_CATEGORY] = req->has_last_category ? 1.0 : 0.0;
+	f[FEATURE_PRICE_FIT] = taste->has_price ? 1.0 : 0.0;
+	f[FEATURE_BRAND] = taste->branded_weight > 0 ?
+		taste->max_brand_weight / taste->branded_weight : 0.0;
+	/* a negative weight's part is at most 0: bound its feature by 0 */
+	for (int k = 0; k < RTREC_N_FEATURES; k++)
+		if (model->weight[k] < 0)
+			f[k] = 0;
+	return weighted_sum(f, model, parts);
+}
+
+/* the order of RtrecSortByScore, with the bound in place of the score */
+static int
+compare_by_bound(const void *a, const void *b)
+{
+	const Candidate *x = *(Candidate *const *) a;
+	const Candidate *y = *(Candidate *const *) b;
+
+	if (x->bound != y->bound)
+		return x->bound > y->bound ? -1 : 1;
+	if (x->prescore != y->prescore)
+		return x->prescore > y->prescore ? -1 : 1;
+	return (x->item_id > y->item_id) - (x->item_id < y->item_id);
+}
+
+/* whether candidate x, scored at its bound, would rank after ranked y */
+static bool
+bound_ranks_after(const Candidate *x, const Candidate *y)
+{
+	if (x->bound != y->score)
+		return x->bound < y->score;
+	if (x->prescore != y->prescore)
+		return x->prescore < y->prescore;
+	return x->item_id > y->item_id;
+}
+
+/*
+ * The best n candidates of the pool that pass the filters, best first, in
+ * top[]; returns how many.  The same as loading every candidate's
+ * attributes, scoring and sorting the pool, but loads attributes (one index
+ * probe per item) in growing batches in order of the candidates' score
+ * bounds, and stops as soon as no candidate left can reach the n-th best
+ * score: on a pool of 1,000 that is usually the first batch or two.
+ */
+int
+RtrecRankTopN(Request *req, Candidate **pool, int n_pool,
+			  const RtrecModelWeights *model, const RtrecSettings *cfg, Candidate ***top)
+{
+	Candidate **kept = palloc(sizeof(Candidate *) * Max(1, n_pool));
+	int			n_kept = 0;
+	int			done = 0;
+	int			batch = Max(2 * req->n, 16);
+
+	Assert(req->lazy_attributes && !req->need_item_state);
+	for (int k = 0; k < n_pool; k++)
+		pool[k]->bound = score_bound(req, pool[k], model);
+	if (n_pool > 1)
+		qsort(pool, n_pool, sizeof(Candidate *), compare_by_bound);
+
+	while (done < n_pool)
+	{
+		int			m = Min(batch, n_pool - done);
+
+		RtrecLoadAttributes(req, pool + done, m);
+		RtrecComputeFeatures(req, pool + done, m, cfg);
+		RtrecScorePool(pool + done, m, model);
+		for (int k = done; k < done + m; k++)
+			if (RtrecPassesFilters(req, pool[k]))
+				kept[n_kept++] = pool[k];
+		done += m;
+		batch *= 2;
+		RtrecSortByScore(kept, n_kept);
+		if (n_kept >= req->n && done < n_pool &&
+			bound_ranks_after(pool[done], kept[req->n - 1]))
+			break;
+	}
+	*top = kept;
+	return Min(n_kept, req->n);
 }

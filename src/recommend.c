@@ -90,8 +90,9 @@ rtrec_recommend(PG_FUNCTION_ARGS)
 	const RtrecModelWeights *model;
 	Request		req;
 	Candidate **pool;
+	Candidate **top;
 	int			n_pool;
-	int			emitted = 0;
+	int			n_top = 0;
 
 	check_not_null(fcinfo, 0, "user_id", "rtrec_recommend");
 	memset(&req, 0, sizeof(req));
@@ -107,26 +108,34 @@ rtrec_recommend(PG_FUNCTION_ARGS)
 	req.pool_size = Max(cfg->candidates, req.n);
 	req.need_item_state = model->weight[FEATURE_TREND] != 0 ||
 		model->weight[FEATURE_FRESHNESS] != 0 || model->weight[FEATURE_CONVERSION] != 0;
+	/* pool-relative item-state features need the whole pool's attributes */
+	req.lazy_attributes = !req.need_item_state;
 	RtrecSwingWorkerEnsure(true);	/* queued work left by a crash gets a worker */
 	n_pool = begin_request(fcinfo, &req, cfg, &pool);
-	RtrecComputeFeatures(&req, pool, n_pool, cfg);
-	RtrecScorePool(pool, n_pool, model);
-	RtrecSortByScore(pool, n_pool);
-
-	for (int k = 0; k < n_pool && emitted < req.n; k++)
+	if (req.lazy_attributes)
+		n_top = RtrecRankTopN(&req, pool, n_pool, model, cfg, &top);
+	else
 	{
-		Candidate  *c = pool[k];
+		RtrecComputeFeatures(&req, pool, n_pool, cfg);
+		RtrecScorePool(pool, n_pool, model);
+		RtrecSortByScore(pool, n_pool);
+		top = palloc(sizeof(Candidate *) * Max(1, n_pool));
+		for (int k = 0; k < n_pool && n_top < req.n; k++)
+			if (RtrecPassesFilters(&req, pool[k]))
+				top[n_top++] = pool[k];
+	}
+
+	for (int k = 0; k < n_top; k++)
+	{
+		Candidate  *c = top[k];
 		Datum		values[3];
 		bool		nulls[3] = {false, false, false};
 
-		if (!RtrecPassesFilters(&req, c))
-			continue;
 		values[0] = Int64GetDatum(c->item_id);
 		values[1] = Float8GetDatum(c->score);
 		values[2] = CStringGetTextDatum(strcmp(c->reason_kind, "trending") == 0 ? "trending" :
 										psprintf("%s:" INT64_FORMAT, c->reason_kind, c->reason_id));
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-		emitted++;
 	}
 	end_request();
 	return (Datum) 0;

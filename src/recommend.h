@@ -50,6 +50,7 @@ typedef struct Candidate
 	int32		brand_hash;		/* hashtext(brand) */
 	/* ranking */
 	double		prescore;		/* best single generator score */
+	double		bound;			/* most it can score (RtrecRankTopN) */
 	double		feature[RTREC_N_FEATURES];
 	double		score;
 	const char *reason_kind;
@@ -70,6 +71,16 @@ typedef struct HistoryItem
 	int32		brand_hash;
 } HistoryItem;
 
+/* The user's price level and brand weights, from the history (ranker.c) */
+typedef struct UserTaste
+{
+	bool		has_price;
+	double		mean_log_price;
+	HTAB	   *brand_weight;	/* brand hash -> event weight */
+	double		branded_weight;
+	double		max_brand_weight;
+} UserTaste;
+
 typedef struct UserCategory
 {
 	int64		category_id;
@@ -88,6 +99,7 @@ typedef struct Request
 	bool		exclude_seen;
 	int			pool_size;
 	bool		need_item_state;	/* load trend, first_ts and mean weight of candidates */
+	bool		lazy_attributes;	/* RtrecBuildPool leaves attributes to the caller */
 	/* called with the trigger items before their lists are read, if set */
 	void		(*before_neighbors) (const int64 *items, int n, void *arg);
 	void	   *before_neighbors_arg;
@@ -100,6 +112,7 @@ typedef struct Request
 	bool		has_last_category;
 	int64		last_category;
 	TimestampTz reference_ts;	/* the user's newest event, else 0 */
+	UserTaste  *taste;			/* computed by the ranker when first needed */
 
 	MemoryContext memory;		/* the request's working memory */
 	HTAB	   *candidates;
@@ -108,9 +121,11 @@ typedef struct Request
 
 /*
  * candidates.c: the capped pool of a request, best generator score first,
- * with catalog attributes.  Runs SPI queries: the caller is connected.
+ * with catalog attributes (unless lazy_attributes: then the caller loads
+ * them with RtrecLoadAttributes).  Runs SPI queries: the caller is connected.
  */
 extern int	RtrecBuildPool(Request *req, const RtrecSettings *cfg, Candidate ***pool);
+extern void RtrecLoadAttributes(Request *req, Candidate **pool, int n);
 extern bool RtrecIsSeen(Request *req, int64 item_id);
 
 /* ranker.c */
@@ -118,5 +133,8 @@ extern void RtrecComputeFeatures(Request *req, Candidate **pool, int n, const Rt
 extern void RtrecScorePool(Candidate **pool, int n, const RtrecModelWeights *model);
 extern bool RtrecPassesFilters(Request *req, const Candidate *c);
 extern void RtrecSortByScore(Candidate **pool, int n);
+extern int	RtrecRankTopN(Request *req, Candidate **pool, int n_pool,
+						  const RtrecModelWeights *model, const RtrecSettings *cfg,
+						  Candidate ***top);
 
 #endif							/* RTREC_RECOMMEND_H */
