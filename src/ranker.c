@@ -209,18 +209,28 @@ RtrecPassesFilters(Request *req, const Candidate *c)
 	return true;
 }
 
-/* best score first; ties (a cold user scores 0 everywhere): best generator score, item id */
+/*
+ * The ranking order of candidates x and y scored xs and ys: best score
+ * first; ties (a cold user scores 0 everywhere): best generator score, then
+ * item id.
+ */
+static int
+compare_ranked(double xs, const Candidate *x, double ys, const Candidate *y)
+{
+	if (xs != ys)
+		return xs > ys ? -1 : 1;
+	if (x->prescore != y->prescore)
+		return x->prescore > y->prescore ? -1 : 1;
+	return (x->item_id > y->item_id) - (x->item_id < y->item_id);
+}
+
 static int
 compare_by_score(const void *a, const void *b)
 {
 	const Candidate *x = *(Candidate *const *) a;
 	const Candidate *y = *(Candidate *const *) b;
 
-	if (x->score != y->score)
-		return x->score > y->score ? -1 : 1;
-	if (x->prescore != y->prescore)
-		return x->prescore > y->prescore ? -1 : 1;
-	return (x->item_id > y->item_id) - (x->item_id < y->item_id);
+	return compare_ranked(x->score, x, y->score, y);
 }
 
 void
@@ -269,22 +279,14 @@ compare_by_bound(const void *a, const void *b)
 	const Candidate *x = *(Candidate *const *) a;
 	const Candidate *y = *(Candidate *const *) b;
 
-	if (x->bound != y->bound)
-		return x->bound > y->bound ? -1 : 1;
-	if (x->prescore != y->prescore)
-		return x->prescore > y->prescore ? -1 : 1;
-	return (x->item_id > y->item_id) - (x->item_id < y->item_id);
+	return compare_ranked(x->bound, x, y->bound, y);
 }
 
 /* whether candidate x, scored at its bound, would rank after ranked y */
 static bool
 bound_ranks_after(const Candidate *x, const Candidate *y)
 {
-	if (x->bound != y->score)
-		return x->bound < y->score;
-	if (x->prescore != y->prescore)
-		return x->prescore < y->prescore;
-	return x->item_id > y->item_id;
+	return compare_ranked(x->bound, x, y->score, y) > 0;
 }
 
 /*
