@@ -5,7 +5,9 @@
  *
  * A handful of set-based queries (never one per candidate):
  *	 1. the user's distinct items, newest first: the trigger items, and the
- *		"seen" set; the user's last category and newest event;
+ *		"seen" set, with the catalog attributes of the triggers (of all of
+ *		them when the ranker weighs price or brand); the user's last
+ *		category and newest event;
  *	 2. the Swing and cosine neighbour lists of the trigger items;
  *	 3. the user's category affinities;
  *	 4. trending items of the user's top categories (c2i) and overall;
@@ -60,11 +62,9 @@ prepare_plans(void)
 	if (item_state_plan != NULL)	/* the last one prepared */
 		return;
 	history_plan = RtrecPrepareKept(
-									"SELECT s.item_id, s.t, s.w, i.category_id,"
-									"       " LOG_PRICE_SQL ", hashtext(i.brand) FROM"
-									" (SELECT item_id, max(last_ts) AS t, sum(weight_sum) AS w"
-									"    FROM rtrec.user_item_state WHERE user_id = $1 GROUP BY item_id) s"
-									" LEFT JOIN rtrec.items i ON i.item_id = s.item_id", 1, int8_arg);
+									"SELECT item_id, max(last_ts), sum(weight_sum)"
+									"  FROM rtrec.user_item_state WHERE user_id = $1 GROUP BY item_id",
+									1, int8_arg);
 	user_plan = RtrecPrepareKept(
 							 "SELECT (array_agg(last_category_id ORDER BY last_ts DESC, last_event_id DESC))[1],"
 							 "       (array_agg(last_category_id ORDER BY last_ts DESC, last_event_id DESC))[1] IS NOT NULL,"
@@ -169,9 +169,60 @@ getfloat8(int row, int col, bool *isnull)
 	return DatumGetFloat8(SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col, isnull));
 }
 
+/*
+ * Catalog attributes of the user's n most recent items: the trigger items'
+ * categories weigh the user's categories; the price level and brands
+ * (need_taste) take the whole history.  Reading them for the triggers only
+ * saves an index probe per history item (hundreds for a dense user).
+ */
+static void
+load_history_attributes(Request *req, int n)
+{
+	int64	   *ids = palloc(sizeof(int64) * Max(1, n));
+	HTAB	   *position = int64_table("rtrec history", sizeof(int64) + sizeof(int), n);
+	Datum		arg;
+	typedef struct
+	{
+		int64		item_id;
+		int			index;
+	}			HistoryPosition;
+
+	if (n == 0)
+		return;
+	for (int h = 0; h < n; h++)
+	{
+		HistoryPosition *p;
+
+		ids[h] = req->history[h].item_id;
+		p = hash_search(position, &ids[h], HASH_ENTER, NULL);
+		p->index = h;
+	}
+	arg = RtrecInt8Array(ids, n);
+	if (run_plan(req, attributes_plan, &arg, NULL) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the attributes of the user's items");
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		bool		isnull;
+		int64		item = getint8(r, 1, &isnull);
+		HistoryPosition *p = hash_search(position, &item, HASH_FIND, NULL);
+		HistoryItem *it;
+
+		if (p == NULL)
+			continue;
+		it = &req->history[p->index];
+		it->category_id = getint8(r, 2, &isnull);
+		it->has_category = !isnull;
+		it->log_price = getfloat8(r, 4, &isnull);
+		it->has_price = !isnull;
+		it->brand_hash = getint4(r, 5, &isnull);
+		it->has_brand = !isnull;
+	}
+	SPI_freetuptable(SPI_tuptable);
+}
+
 /* 1. and 3.: history, last category, category affinities */
 static void
-load_user(Request *req)
+load_user(Request *req, const RtrecSettings *cfg)
 {
 	Datum		arg = Int64GetDatum(req->user_id);
 	bool		isnull;
@@ -179,25 +230,20 @@ load_user(Request *req)
 	if (run_plan(req, history_plan, &arg, NULL) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the user's history");
 	req->n_history = (int) SPI_processed;
-	req->history = palloc(sizeof(HistoryItem) * Max(1, req->n_history));
+	req->history = palloc0(sizeof(HistoryItem) * Max(1, req->n_history));
 	for (int r = 0; r < req->n_history; r++)
 	{
 		req->history[r].item_id = getint8(r, 1, &isnull);
 		req->history[r].last_ts = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[r],
 																	SPI_tuptable->tupdesc, 2, &isnull));
 		req->history[r].weight_sum = getfloat8(r, 3, &isnull);
-		req->history[r].category_id = getint8(r, 4, &isnull);
-		req->history[r].has_category = !isnull;
-		req->history[r].trigger_weight = 0;
-		req->history[r].log_price = getfloat8(r, 5, &isnull);
-		req->history[r].has_price = !isnull;
-		req->history[r].brand_hash = getint4(r, 6, &isnull);
-		req->history[r].has_brand = !isnull;
 		hash_search(req->seen, &req->history[r].item_id, HASH_ENTER, NULL);
 	}
 	SPI_freetuptable(SPI_tuptable);
 	if (req->n_history > 1)
 		qsort(req->history, req->n_history, sizeof(HistoryItem), compare_history);
+	load_history_attributes(req, req->need_taste ? req->n_history
+							: Min(req->n_history, cfg->trigger_items));
 
 	if (run_plan(req, user_plan, &arg, NULL) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the user's features");
@@ -569,7 +615,7 @@ RtrecBuildPool(Request *req, const RtrecSettings *cfg, Candidate ***pool)
 	prepare_plans();
 	req->candidates = int64_table("rtrec candidates", sizeof(Candidate), 1024);
 	req->seen = int64_table("rtrec seen", sizeof(int64), 256);
-	load_user(req);
+	load_user(req, cfg);
 	weigh_triggers_and_categories(req, cfg);
 	generate_from_neighbors(req, cfg);
 	generate_from_trending(req, cfg);

@@ -108,6 +108,7 @@ rtrec_recommend(PG_FUNCTION_ARGS)
 	req.pool_size = Max(cfg->candidates, req.n);
 	req.need_item_state = model->weight[FEATURE_TREND] != 0 ||
 		model->weight[FEATURE_FRESHNESS] != 0 || model->weight[FEATURE_CONVERSION] != 0;
+	req.need_taste = model->weight[FEATURE_PRICE_FIT] != 0 || model->weight[FEATURE_BRAND] != 0;
 	/* pool-relative item-state features need the whole pool's attributes */
 	req.lazy_attributes = !req.need_item_state;
 	RtrecSwingWorkerEnsure(true);	/* queued work left by a crash gets a worker */

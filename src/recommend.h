@@ -100,6 +100,7 @@ typedef struct Request
 	int			pool_size;
 	bool		need_item_state;	/* load trend, first_ts and mean weight of candidates */
 	bool		lazy_attributes;	/* RtrecBuildPool leaves attributes to the caller */
+	bool		need_taste;		/* price and brand of the whole history, not only triggers */
 	/* called with the trigger items before their lists are read, if set */
 	void		(*before_neighbors) (const int64 *items, int n, void *arg);
 	void	   *before_neighbors_arg;

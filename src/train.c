@@ -416,6 +416,7 @@ record_sample(const TailEvent *e, const RtrecSettings *cfg, FreshLists *fresh,
 	req.exclude_seen = true;
 	req.pool_size = Max(cfg->candidates, TRAIN_TOP_N);
 	req.need_item_state = true;
+	req.need_taste = true;		/* every feature is recorded */
 	req.before_neighbors = rewrite_trigger_lists;
 	req.before_neighbors_arg = fresh;
 
