@@ -172,11 +172,7 @@ rtrec_cluster_start() {
 	trap rtrec_cluster_stop EXIT
 	trap 'exit 130' INT TERM
 	trap 'exit 129' HUP PIPE	# a closed stdout/stderr pipe must not kill us before cleanup
-	if [ "$RTREC_PRIVATE_INSTALL" = 1 ]; then
-		_rtrec_private_install
-	else
-		RTREC_SRVBIN="$RTREC_PGBIN"
-	fi
+	rtrec_server_binaries "$RTREC_TMP"
 	rtrec_log "initdb in $RTREC_TMP"
 	rtrec_as_pg "$RTREC_SRVBIN/initdb" -D "$RTREC_PGDATA" -U postgres -A trust -E UTF8 --locale=C.UTF-8 \
 		--no-sync >"$RTREC_TMP/initdb.log" 2>&1 || { cat "$RTREC_TMP/initdb.log" >&2; rtrec_die "initdb failed"; }

@@ -240,12 +240,15 @@ def load(conn, events, start, catalog, weights, settings, copies=1, offset=0):
         conn.commit()
         return time.perf_counter() - t0
 
+    items = sorted(catalog)
     t["items"] = copy("rtrec.items (item_id, category_id)",
                       ("%d\t%s\n" % (item + k * offset, "\\N" if catalog[item] is None else catalog[item])
-                       for k in range(copies) for item in sorted(catalog)))
+                       for k in range(copies) for item in items))
+    # each timestamp formatted once, not once per copy
     t["copy"] = copy("rtrec.events (user_id, item_id, event_type, ts)",
-                     ("%d\t%d\t%s\t%s\n" % (u + k * offset, i + k * offset, et, ts_text(ts))
-                      for (u, i, _, et, ts) in events[:start] for k in range(copies)))
+                     ("%d\t%d\t%s\t%s\n" % (u + k * offset, i + k * offset, et, tt)
+                      for (u, i, _, et, ts) in events[:start] for tt in (ts_text(ts),)
+                      for k in range(copies)))
 
     t0 = time.perf_counter()
     cur.execute("SELECT rtrec_rebuild()")

@@ -111,14 +111,15 @@ run_plan(Request *req, SPIPlanPtr plan, Datum *args, const char *nulls)
 static HTAB *
 int64_table(const char *name, Size entrysize, long size)
 {
-	HASHCTL		ctl;
-
-	memset(&ctl, 0, sizeof(ctl));
-	ctl.keysize = sizeof(int64);
-	ctl.entrysize = entrysize;
-	ctl.hcxt = CurrentMemoryContext;
-	return hash_create(name, size, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	return RtrecInt64Table(name, entrysize, size, CurrentMemoryContext);
 }
+
+/* An item of the user's history, by id (req->seen) */
+typedef struct SeenItem
+{
+	int64		item_id;
+	int			history_index;	/* in req->history, newest first */
+} SeenItem;
 
 static Candidate *
 candidate(Request *req, int64 item_id)
@@ -178,25 +179,14 @@ getfloat8(int row, int col, bool *isnull)
 static void
 load_history_attributes(Request *req, int n)
 {
-	int64	   *ids = palloc(sizeof(int64) * Max(1, n));
-	HTAB	   *position = int64_table("rtrec history", sizeof(int64) + sizeof(int), n);
+	int64	   *ids;
 	Datum		arg;
-	typedef struct
-	{
-		int64		item_id;
-		int			index;
-	}			HistoryPosition;
 
 	if (n == 0)
 		return;
+	ids = palloc(sizeof(int64) * n);
 	for (int h = 0; h < n; h++)
-	{
-		HistoryPosition *p;
-
 		ids[h] = req->history[h].item_id;
-		p = hash_search(position, &ids[h], HASH_ENTER, NULL);
-		p->index = h;
-	}
 	arg = RtrecInt8Array(ids, n);
 	if (run_plan(req, attributes_plan, &arg, NULL) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the attributes of the user's items");
@@ -204,12 +194,12 @@ load_history_attributes(Request *req, int n)
 	{
 		bool		isnull;
 		int64		item = getint8(r, 1, &isnull);
-		HistoryPosition *p = hash_search(position, &item, HASH_FIND, NULL);
+		SeenItem   *seen = hash_search(req->seen, &item, HASH_FIND, NULL);
 		HistoryItem *it;
 
-		if (p == NULL)
+		if (seen == NULL || seen->history_index >= n)
 			continue;
-		it = &req->history[p->index];
+		it = &req->history[seen->history_index];
 		it->category_id = getint8(r, 2, &isnull);
 		it->has_category = !isnull;
 		it->log_price = getfloat8(r, 4, &isnull);
@@ -237,11 +227,16 @@ load_user(Request *req, const RtrecSettings *cfg)
 		req->history[r].last_ts = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[r],
 																	SPI_tuptable->tupdesc, 2, &isnull));
 		req->history[r].weight_sum = getfloat8(r, 3, &isnull);
-		hash_search(req->seen, &req->history[r].item_id, HASH_ENTER, NULL);
 	}
 	SPI_freetuptable(SPI_tuptable);
 	if (req->n_history > 1)
 		qsort(req->history, req->n_history, sizeof(HistoryItem), compare_history);
+	for (int h = 0; h < req->n_history; h++)
+	{
+		SeenItem   *seen = hash_search(req->seen, &req->history[h].item_id, HASH_ENTER, NULL);
+
+		seen->history_index = h;
+	}
 	load_history_attributes(req, req->need_taste ? req->n_history
 							: Min(req->n_history, cfg->trigger_items));
 
@@ -614,7 +609,7 @@ RtrecBuildPool(Request *req, const RtrecSettings *cfg, Candidate ***pool)
 	req->memory = CurrentMemoryContext;
 	prepare_plans();
 	req->candidates = int64_table("rtrec candidates", sizeof(Candidate), 1024);
-	req->seen = int64_table("rtrec seen", sizeof(int64), 256);
+	req->seen = int64_table("rtrec seen", sizeof(SeenItem), 256);
 	load_user(req, cfg);
 	weigh_triggers_and_categories(req, cfg);
 	generate_from_neighbors(req, cfg);

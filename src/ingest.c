@@ -301,15 +301,6 @@ item_catalog_lookup(ItemCatalog *cat, Snapshot snapshot, int64 item_id,
 	return found;
 }
 
-static int
-compare_int64_values(const void *a, const void *b)
-{
-	int64		x = *(const int64 *) a;
-	int64		y = *(const int64 *) b;
-
-	return (x > y) - (x < y);
-}
-
 /*
  * Registers items missing from rtrec.items (category NULL).  An item that
  * another transaction is registering right now (seen with a dirty snapshot)
@@ -369,7 +360,7 @@ typedef struct BatchItem
 static int
 compare_batch_items(const void *a, const void *b)
 {
-	return compare_int64_values(&((const BatchItem *) a)->item_id, &((const BatchItem *) b)->item_id);
+	return RtrecCompareInt64(&((const BatchItem *) a)->item_id, &((const BatchItem *) b)->item_id);
 }
 
 /*
@@ -386,7 +377,7 @@ resolve_items(ItemCatalog *cat, IngestEvent *events, int n_events,
 	int			n_items = 0;
 	int			n_missing = 0;
 
-	qsort(all_items, n_all, sizeof(int64), compare_int64_values);
+	qsort(all_items, n_all, sizeof(int64), RtrecCompareInt64);
 	for (int i = 0; i < n_all; i++)
 	{
 		BatchItem  *it;

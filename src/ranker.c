@@ -241,30 +241,54 @@ RtrecSortByScore(Candidate **pool, int n)
 }
 
 /*
- * The most a candidate can score before its catalog attributes are known:
- * generator features as they are, every other feature at the most it can
- * be for this user (category: the user's strongest category; price and
- * brand: 1 and the strongest brand's share, if the user has any).  Only
- * valid when the item-state features, which are relative to the whole pool,
- * weigh nothing (see RtrecRankTopN).
+ * What a request must read for the model's features: the candidates' item
+ * state (trend, freshness and conversion, each relative to the whole pool)
+ * and the prices and brands of the whole history (price_fit, brand).
  */
-static double
-score_bound(Request *req, const Candidate *c, const RtrecModelWeights *model)
+void
+RtrecSetRequestNeeds(Request *req, const RtrecModelWeights *model)
+{
+	req->need_item_state = model->weight[FEATURE_TREND] != 0 ||
+		model->weight[FEATURE_FRESHNESS] != 0 || model->weight[FEATURE_CONVERSION] != 0;
+	req->need_taste = model->weight[FEATURE_PRICE_FIT] != 0 || model->weight[FEATURE_BRAND] != 0;
+}
+
+/*
+ * The most each feature can be for this user before a candidate's catalog
+ * attributes are known (category: the user's strongest category; price and
+ * brand: 1 and the strongest brand's share, if the user has any), 0 for the
+ * generator features, which score_bound fills in per candidate.
+ */
+static void
+feature_ceilings(Request *req, double *ceiling)
 {
 	const UserTaste *taste = user_taste(req);
-	double		f[RTREC_N_FEATURES] = {0};
-	double		parts[RTREC_N_FEATURES];
-	double		top_share = 0;
 
+	memset(ceiling, 0, sizeof(double) * RTREC_N_FEATURES);
 	for (int j = 0; j < req->n_categories; j++)
-		top_share = Max(top_share, req->categories[j].share);
+		ceiling[FEATURE_CATEGORY] = Max(ceiling[FEATURE_CATEGORY], req->categories[j].share);
+	ceiling[FEATURE_LAST_CATEGORY] = req->has_last_category ? 1.0 : 0.0;
+	ceiling[FEATURE_PRICE_FIT] = taste->has_price ? 1.0 : 0.0;
+	ceiling[FEATURE_BRAND] = taste->branded_weight > 0 ?
+		taste->max_brand_weight / taste->branded_weight : 0.0;
+}
+
+/*
+ * The most a candidate can score before its catalog attributes are known:
+ * generator features as they are, the others at their ceilings.  Only valid
+ * when the item-state features, which are relative to the whole pool, weigh
+ * nothing (see RtrecRankTopN).
+ */
+static double
+score_bound(const Candidate *c, const double *ceiling, const RtrecModelWeights *model)
+{
+	double		f[RTREC_N_FEATURES];
+	double		parts[RTREC_N_FEATURES];
+
+	memcpy(f, ceiling, sizeof(f));
 	f[FEATURE_SWING] = c->raw[SOURCE_SWING];
 	f[FEATURE_CF] = c->raw[SOURCE_CF];
-	f[FEATURE_CATEGORY] = Max(top_share, c->raw[SOURCE_C2I]);
-	f[FEATURE_LAST_CATEGORY] = req->has_last_category ? 1.0 : 0.0;
-	f[FEATURE_PRICE_FIT] = taste->has_price ? 1.0 : 0.0;
-	f[FEATURE_BRAND] = taste->branded_weight > 0 ?
-		taste->max_brand_weight / taste->branded_weight : 0.0;
+	f[FEATURE_CATEGORY] = Max(ceiling[FEATURE_CATEGORY], c->raw[SOURCE_C2I]);
 	/* a negative weight's part is at most 0: bound its feature by 0 */
 	for (int k = 0; k < RTREC_N_FEATURES; k++)
 		if (model->weight[k] < 0)
@@ -291,11 +315,15 @@ bound_ranks_after(const Candidate *x, const Candidate *y)
 
 /*
  * The best n candidates of the pool that pass the filters, best first, in
- * top[]; returns how many.  The same as loading every candidate's
- * attributes, scoring and sorting the pool, but loads attributes (one index
- * probe per item) in growing batches in order of the candidates' score
- * bounds, and stops as soon as no candidate left can reach the n-th best
- * score: on a pool of 1,000 that is usually the first batch or two.
+ * top[]; returns how many.  Loads the candidates' attributes itself (the
+ * pool must be built with lazy_attributes).
+ *
+ * With item-state features weighted (relative to the whole pool), it loads
+ * and scores the whole pool at once.  Otherwise the result is the same, but
+ * it loads attributes (one index probe per item) in growing batches in order
+ * of the candidates' score bounds, and stops as soon as no candidate left
+ * can reach the n-th best score: on a pool of 1,000 that is usually the
+ * first batch or two.
  */
 int
 RtrecRankTopN(Request *req, Candidate **pool, int n_pool,
@@ -304,13 +332,19 @@ RtrecRankTopN(Request *req, Candidate **pool, int n_pool,
 	Candidate **kept = palloc(sizeof(Candidate *) * Max(1, n_pool));
 	int			n_kept = 0;
 	int			done = 0;
-	int			batch = Max(2 * req->n, 16);
+	int			batch = req->need_item_state ? n_pool : Max(2 * req->n, 16);
 
-	Assert(req->lazy_attributes && !req->need_item_state);
-	for (int k = 0; k < n_pool; k++)
-		pool[k]->bound = score_bound(req, pool[k], model);
-	if (n_pool > 1)
-		qsort(pool, n_pool, sizeof(Candidate *), compare_by_bound);
+	Assert(req->lazy_attributes);
+	if (!req->need_item_state)
+	{
+		double		ceiling[RTREC_N_FEATURES];
+
+		feature_ceilings(req, ceiling);
+		for (int k = 0; k < n_pool; k++)
+			pool[k]->bound = score_bound(pool[k], ceiling, model);
+		if (n_pool > 1)
+			qsort(pool, n_pool, sizeof(Candidate *), compare_by_bound);
+	}
 
 	while (done < n_pool)
 	{

@@ -92,7 +92,7 @@ rtrec_recommend(PG_FUNCTION_ARGS)
 	Candidate **pool;
 	Candidate **top;
 	int			n_pool;
-	int			n_top = 0;
+	int			n_top;
 
 	check_not_null(fcinfo, 0, "user_id", "rtrec_recommend");
 	memset(&req, 0, sizeof(req));
@@ -106,25 +106,11 @@ rtrec_recommend(PG_FUNCTION_ARGS)
 	cfg = RtrecGetSettings();
 	model = RtrecGetModelWeights();
 	req.pool_size = Max(cfg->candidates, req.n);
-	req.need_item_state = model->weight[FEATURE_TREND] != 0 ||
-		model->weight[FEATURE_FRESHNESS] != 0 || model->weight[FEATURE_CONVERSION] != 0;
-	req.need_taste = model->weight[FEATURE_PRICE_FIT] != 0 || model->weight[FEATURE_BRAND] != 0;
-	/* pool-relative item-state features need the whole pool's attributes */
-	req.lazy_attributes = !req.need_item_state;
+	RtrecSetRequestNeeds(&req, model);
+	req.lazy_attributes = true;	/* RtrecRankTopN loads what the top n need */
 	RtrecSwingWorkerEnsure(true);	/* queued work left by a crash gets a worker */
 	n_pool = begin_request(fcinfo, &req, cfg, &pool);
-	if (req.lazy_attributes)
-		n_top = RtrecRankTopN(&req, pool, n_pool, model, cfg, &top);
-	else
-	{
-		RtrecComputeFeatures(&req, pool, n_pool, cfg);
-		RtrecScorePool(pool, n_pool, model);
-		RtrecSortByScore(pool, n_pool);
-		top = palloc(sizeof(Candidate *) * Max(1, n_pool));
-		for (int k = 0; k < n_pool && n_top < req.n; k++)
-			if (RtrecPassesFilters(&req, pool[k]))
-				top[n_top++] = pool[k];
-	}
+	n_top = RtrecRankTopN(&req, pool, n_pool, model, cfg, &top);
 
 	for (int k = 0; k < n_top; k++)
 	{

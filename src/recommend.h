@@ -134,6 +134,7 @@ extern void RtrecComputeFeatures(Request *req, Candidate **pool, int n, const Rt
 extern void RtrecScorePool(Candidate **pool, int n, const RtrecModelWeights *model);
 extern bool RtrecPassesFilters(Request *req, const Candidate *c);
 extern void RtrecSortByScore(Candidate **pool, int n);
+extern void RtrecSetRequestNeeds(Request *req, const RtrecModelWeights *model);
 extern int	RtrecRankTopN(Request *req, Candidate **pool, int n_pool,
 						  const RtrecModelWeights *model, const RtrecSettings *cfg,
 						  Candidate ***top);

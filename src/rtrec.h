@@ -75,6 +75,10 @@ extern bool RtrecLookupEventWeight(const char *event_type, double *weight);
 #include "executor/spi.h"
 extern SPIPlanPtr RtrecPrepareKept(const char *sql, int nargs, Oid *argtypes);
 extern Datum RtrecInt8Array(const int64 *values, int n);
+extern int	RtrecCompareInt64(const void *a, const void *b);
+#include "utils/hsearch.h"
+extern HTAB *RtrecInt64Table(const char *name, Size entrysize, long size,
+							 MemoryContext context);
 
 /* decay.c: decayed sums kept as log2(sum of w * 2^(seconds since 2000 / h)) */
 extern double RtrecDecayLog2(double weight, TimestampTz ts, double half_life_s);

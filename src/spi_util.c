@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * spi_util.c
- *	  Small SPI helpers shared by rtrec's C files.
+ *	  Small helpers shared by rtrec's C files: kept SPI plans, int8 arrays,
+ *	  the order of int64 keys and hash tables keyed by them.
  *
  *-------------------------------------------------------------------------
  */
@@ -11,6 +12,7 @@
 #include "executor/spi.h"
 #include "nodes/parsenodes.h"
 #include "utils/array.h"
+#include "utils/hsearch.h"
 
 #include "rtrec.h"
 
@@ -46,4 +48,27 @@ RtrecInt8Array(const int64 *values, int n)
 	arr = construct_array(elems, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
 	pfree(elems);
 	return PointerGetDatum(arr);
+}
+
+/* qsort/bsearch order of int64 values (ascending) */
+int
+RtrecCompareInt64(const void *a, const void *b)
+{
+	int64		x = *(const int64 *) a;
+	int64		y = *(const int64 *) b;
+
+	return (x > y) - (x < y);
+}
+
+/* A hash table in context whose entries start with an int64 key */
+HTAB *
+RtrecInt64Table(const char *name, Size entrysize, long size, MemoryContext context)
+{
+	HASHCTL		ctl;
+
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(int64);
+	ctl.entrysize = entrysize;
+	ctl.hcxt = context;
+	return hash_create(name, size, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 }

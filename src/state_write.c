@@ -69,23 +69,17 @@ typedef struct IngestGroup
 typedef int (*EventComparator) (const void *a, const void *b);
 
 static int
-compare_int64(int64 a, int64 b)
-{
-	return (a > b) - (a < b);
-}
-
-static int
 compare_by_user(const void *a, const void *b)
 {
-	return compare_int64((*(IngestEvent *const *) a)->user_id,
-						 (*(IngestEvent *const *) b)->user_id);
+	return RtrecCompareInt64(&(*(IngestEvent *const *) a)->user_id,
+							 &(*(IngestEvent *const *) b)->user_id);
 }
 
 static int
 compare_by_item(const void *a, const void *b)
 {
-	return compare_int64((*(IngestEvent *const *) a)->item_id,
-						 (*(IngestEvent *const *) b)->item_id);
+	return RtrecCompareInt64(&(*(IngestEvent *const *) a)->item_id,
+							 &(*(IngestEvent *const *) b)->item_id);
 }
 
 static int
@@ -101,8 +95,8 @@ compare_by_user_category(const void *a, const void *b)
 {
 	int			c = compare_by_user(a, b);
 
-	return c != 0 ? c : compare_int64((*(IngestEvent *const *) a)->category_id,
-									  (*(IngestEvent *const *) b)->category_id);
+	return c != 0 ? c : RtrecCompareInt64(&(*(IngestEvent *const *) a)->category_id,
+										  &(*(IngestEvent *const *) b)->category_id);
 }
 
 static bool

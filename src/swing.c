@@ -86,15 +86,6 @@ fetch_item_users(int64 item_id, int *n_users)
 	return users;
 }
 
-static int
-compare_int64_asc(const void *a, const void *b)
-{
-	int64		x = *(const int64 *) a;
-	int64		y = *(const int64 *) b;
-
-	return (x > y) - (x < y);
-}
-
 /*
  * Reads the sorted distinct items of users[0..n-1], at most limit of each
  * (a user with more is over the cap anyway).  lists[k] gets users[k]'s.
@@ -147,7 +138,7 @@ fetch_user_items(const int64 *users, int n, int limit, SwingUser *lists)
 			u->items[k] = DatumGetInt64(items[k]);
 		u->n_items = n_items;
 		/* SQL's DISTINCT gave them in order; make sure of it for the merges */
-		qsort(u->items, n_items, sizeof(int64), compare_int64_asc);
+		qsort(u->items, n_items, sizeof(int64), RtrecCompareInt64);
 	}
 	SPI_freetuptable(SPI_tuptable);
 }
@@ -194,7 +185,7 @@ kept_users(int64 item_id, const RtrecSettings *cfg, SwingUser **kept_out)
 static int
 compare_users_by_id(const void *a, const void *b)
 {
-	return compare_int64_asc(&((const SwingUser *) a)->user_id,
+	return RtrecCompareInt64(&((const SwingUser *) a)->user_id,
 							 &((const SwingUser *) b)->user_id);
 }
 
@@ -207,7 +198,7 @@ compare_neighbors(const void *a, const void *b)
 
 	if (x->score != y->score)
 		return x->score > y->score ? -1 : 1;
-	return compare_int64_asc(&x->item_id, &y->item_id);
+	return RtrecCompareInt64(&x->item_id, &y->item_id);
 }
 
 /*
@@ -271,18 +262,6 @@ hash_to_array(HTAB *table, int *n)
 	return all;
 }
 
-static HTAB *
-score_table(const char *name, MemoryContext context)
-{
-	HASHCTL		ctl;
-
-	memset(&ctl, 0, sizeof(ctl));
-	ctl.keysize = sizeof(int64);
-	ctl.entrysize = sizeof(ScoreEntry);
-	ctl.hcxt = context;
-	return hash_create(name, 256, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-}
-
 static void
 add_score(HTAB *table, int64 item_id, double value)
 {
@@ -339,8 +318,8 @@ score_neighbors(int64 item_id, SwingUser *users, int n_users, int k,
 				const RtrecSettings *cfg, MemoryContext work, MemoryContext caller,
 				UserCountSource source, const void *source_arg, NeighborLists *lists)
 {
-	HTAB	   *swing = score_table("rtrec swing scores", work);
-	HTAB	   *cooc = score_table("rtrec co-occurrence", work);
+	HTAB	   *swing = RtrecInt64Table("rtrec swing scores", sizeof(ScoreEntry), 256, work);
+	HTAB	   *cooc = RtrecInt64Table("rtrec co-occurrence", sizeof(ScoreEntry), 256, work);
 	int64	   *common;
 	int			longest = 1;
 	SwingNeighbor *all;
@@ -470,9 +449,9 @@ compare_pairs_by_user(const void *a, const void *b)
 {
 	const GraphPair *x = a;
 	const GraphPair *y = b;
-	int			c = compare_int64_asc(&x->user_id, &y->user_id);
+	int			c = RtrecCompareInt64(&x->user_id, &y->user_id);
 
-	return c != 0 ? c : compare_int64_asc(&x->item_id, &y->item_id);
+	return c != 0 ? c : RtrecCompareInt64(&x->item_id, &y->item_id);
 }
 
 static int
@@ -480,13 +459,13 @@ compare_pairs_by_item_recency(const void *a, const void *b)
 {
 	const GraphPair *x = a;
 	const GraphPair *y = b;
-	int			c = compare_int64_asc(&x->item_id, &y->item_id);
+	int			c = RtrecCompareInt64(&x->item_id, &y->item_id);
 
 	if (c != 0)
 		return c;
 	if (x->last_ts != y->last_ts)
 		return x->last_ts > y->last_ts ? -1 : 1;
-	return compare_int64_asc(&x->user_id, &y->user_id);
+	return RtrecCompareInt64(&x->user_id, &y->user_id);
 }
 
 static int

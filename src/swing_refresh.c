@@ -135,7 +135,10 @@ prepare_rewrite_plans(void)
 
 /*
  * Recomputes and stores the Swing and CF lists of items[0..n-1].  The caller
- * holds the swing_neighbors lock.
+ * holds the swing_neighbors lock.  The lists are computed from a fresh
+ * snapshot: it must see at least what the caller's drain saw (the events
+ * behind the queue rows it deleted), and the reads run read-only on the
+ * active snapshot.
  */
 static void
 rewrite_neighbors(const int64 *items, int n)
@@ -144,9 +147,11 @@ rewrite_neighbors(const int64 *items, int n)
 	MemoryContext chunk_context = AllocSetContextCreate(CurrentMemoryContext,
 														"rtrec swing rewrite",
 														ALLOCSET_DEFAULT_SIZES);
-	SwingGraph *graph = (n >= GRAPH_THRESHOLD) ? RtrecSwingGraphLoad() : NULL;
+	SwingGraph *graph;
 
 	prepare_rewrite_plans();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	graph = (n >= GRAPH_THRESHOLD) ? RtrecSwingGraphLoad() : NULL;
 	for (int start = 0; start < n; start += REWRITE_CHUNK)
 	{
 		int			count = Min(REWRITE_CHUNK, n - start);
@@ -178,6 +183,7 @@ rewrite_neighbors(const int64 *items, int n)
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(chunk_context);
 	}
+	PopActiveSnapshot();
 	MemoryContextDelete(chunk_context);
 }
 
@@ -256,15 +262,7 @@ RtrecSwingRefresh(int max_rows)
 											   SPI_tuptable->tupdesc, 1, &isnull));
 	}
 	SPI_freetuptable(SPI_tuptable);
-
-	/*
-	 * The lists must be computed from a snapshot that sees at least what the
-	 * drain saw (the events behind the rows it deleted): the reads below run
-	 * read-only on the active snapshot, so take a fresh one.
-	 */
-	PushActiveSnapshot(GetTransactionSnapshot());
 	rewrite_neighbors(items, (int) n);
-	PopActiveSnapshot();
 	pfree(items);
 	return n;
 }
@@ -312,7 +310,5 @@ void
 RtrecSwingRewrite(const int64 *items, int n)
 {
 	lock_neighbors();
-	PushActiveSnapshot(GetTransactionSnapshot());
 	rewrite_neighbors(items, n);
-	PopActiveSnapshot();
 }

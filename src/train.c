@@ -208,15 +208,6 @@ choose_test_events(int wanted, int64 **ids_out, TimestampTz *cut)
 	return n;
 }
 
-static int
-compare_int64(const void *a, const void *b)
-{
-	int64		x = *(const int64 *) a;
-	int64		y = *(const int64 *) b;
-
-	return (x > y) - (x < y);
-}
-
 /* Step 2a: deletes the events at or after the cut; returns them in time order */
 static int
 take_tail(TimestampTz cut, const int64 *test_ids, int n_test, TailEvent **tail_out)
@@ -247,7 +238,7 @@ take_tail(TimestampTz cut, const int64 *test_ids, int n_test, TailEvent **tail_o
 		tail[r].event_type = SPI_getvalue(tup, desc, 4);	/* in the current context */
 		tail[r].ts = DatumGetTimestampTz(SPI_getbinval(tup, desc, 5, &isnull));
 		tail[r].is_test = bsearch(&tail[r].event_id, test_ids, n_test, sizeof(int64),
-								  compare_int64) != NULL;
+								  RtrecCompareInt64) != NULL;
 	}
 	SPI_freetuptable(SPI_tuptable);
 	*tail_out = tail;
@@ -372,18 +363,6 @@ rewrite_trigger_lists(const int64 *items, int n, void *arg)
 	pfree(stale);
 }
 
-static HTAB *
-new_position_table(MemoryContext context)
-{
-	HASHCTL		ctl;
-
-	memset(&ctl, 0, sizeof(ctl));
-	ctl.keysize = sizeof(int64);
-	ctl.entrysize = sizeof(ExactAt);
-	ctl.hcxt = context;
-	return hash_create("rtrec_train list positions", 256, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-}
-
 /* The trending cache, rewritten as the worker does now and then */
 static void
 refresh_trending(void)
@@ -431,16 +410,24 @@ record_sample(const TailEvent *e, const RtrecSettings *cfg, FreshLists *fresh,
 	RtrecComputeFeatures(&req, pool, n_pool, cfg);
 
 	out->label = -1;
-	out->features = MemoryContextAlloc(keep, sizeof(float) * RTREC_N_FEATURES * Max(1, n_pool));
-	for (int k = 0; k < n_pool; k++)
+	for (int k = 0; k < n_pool && out->label < 0; k++)
+		if (pool[k]->item_id == e->item_id && RtrecPassesFilters(&req, pool[k]))
+			out->label = 0;
+	/* a miss scores nothing under any weights: keep no features for it */
+	out->features = NULL;
+	if (out->label == 0)
 	{
-		if (!RtrecPassesFilters(&req, pool[k]))
-			continue;
-		if (pool[k]->item_id == e->item_id)
-			out->label = n;
-		for (int f = 0; f < RTREC_N_FEATURES; f++)
-			out->features[n * RTREC_N_FEATURES + f] = (float) pool[k]->feature[f];
-		n++;
+		out->features = MemoryContextAlloc(keep, sizeof(float) * RTREC_N_FEATURES * n_pool);
+		for (int k = 0; k < n_pool; k++)
+		{
+			if (!RtrecPassesFilters(&req, pool[k]))
+				continue;
+			if (pool[k]->item_id == e->item_id)
+				out->label = n;
+			for (int f = 0; f < RTREC_N_FEATURES; f++)
+				out->features[n * RTREC_N_FEATURES + f] = (float) pool[k]->feature[f];
+			n++;
+		}
 	}
 	out->n = n;
 	SPI_finish();
@@ -565,7 +552,7 @@ rtrec_train(PG_FUNCTION_ARGS)
 		if (SPI_execute(psprintf("SELECT %s.rtrec_rebuild()", quote_identifier(schema)), false, 0) != SPI_OK_SELECT)
 			elog(ERROR, "could not rebuild the state before the replay");
 		MemoryContextSwitchTo(keep);
-		fresh.exact_at = new_position_table(keep);
+		fresh.exact_at = RtrecInt64Table("rtrec_train list positions", sizeof(ExactAt), 256, keep);
 		fresh.position = 0;
 		for (int k = 0; k < n_tail; k++)
 		{

@@ -80,6 +80,14 @@ set_worker_locktag(LOCKTAG *tag)
 static BackgroundWorkerHandle *registered = NULL;
 static TimestampTz registered_at = 0;
 
+/*
+ * When this session last failed to register a worker (no free slot), else
+ * 0.  Until it succeeds, it tries at most once a second, like the readers:
+ * every attempt takes BackgroundWorkerLock and scans every slot, and a busy
+ * writer would otherwise pay that on each INSERT statement.
+ */
+static TimestampTz failed_at = 0;
+
 static bool
 registered_worker_starting(TimestampTz now)
 {
@@ -109,7 +117,7 @@ RtrecSwingWorkerEnsure(bool rate_limited)
 	MemoryContext old;
 	bool		started;
 
-	if (rate_limited && last_check != 0 &&
+	if ((rate_limited || failed_at != 0) && last_check != 0 &&
 		!TimestampDifferenceExceeds(last_check, now, ENSURE_INTERVAL_MS))
 		return;
 	last_check = now;
@@ -118,7 +126,10 @@ RtrecSwingWorkerEnsure(bool rate_limited)
 
 	set_worker_locktag(&tag);
 	if (LockAcquire(&tag, ExclusiveLock, false, true) == LOCKACQUIRE_NOT_AVAIL)
+	{
+		failed_at = 0;			/* a worker runs after all */
 		return;					/* the worker holds it: running */
+	}
 	LockRelease(&tag, ExclusiveLock, false);
 	if (registered_worker_starting(now))
 		return;
@@ -137,6 +148,7 @@ RtrecSwingWorkerEnsure(bool rate_limited)
 	old = MemoryContextSwitchTo(TopMemoryContext);	/* the handle outlives the statement */
 	started = RegisterDynamicBackgroundWorker(&worker, &handle);
 	MemoryContextSwitchTo(old);
+	failed_at = started ? 0 : now;
 	if (started)
 	{
 		registered = handle;

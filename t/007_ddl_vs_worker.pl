@@ -105,7 +105,7 @@ my $err = ddl_in_locking_transaction('TRUNCATE rtrec.events', 1);
 ok(!failed('TRUNCATE in a locking transaction', 1, $err),
 	'TRUNCATE rtrec.events in a transaction that locked it first, a fresh worker waiting');
 $err = ddl_in_locking_transaction('DROP EXTENSION rtrec', 2);
-ok(!failed('DROP EXTENSION in a locking transaction', 1, $err),
+ok(!failed('DROP EXTENSION in a locking transaction', 2, $err),
 	'DROP EXTENSION rtrec in a transaction that locked rtrec.events first, a fresh worker waiting');
 ok(defined wait_until($poll, $worker_gone, 5), 'the worker exits after the DROP');
 
