@@ -314,6 +314,63 @@ SELECT count(*) AS queued, count(*) FILTER (WHERE new_pair) AS new_pairs,
 COMMIT;
 SELECT * FROM rtrec_verify();
 
+--
+-- 12. this session's slot rows of one key after everything that can leave
+--     other versions of them behind or move them: rollbacks, rtrec_rebuild(),
+--     VACUUM handing their places to other keys' rows, TRUNCATE, a category
+--     change.  User 50 views item 50 once per step; each step checks the
+--     counts and rtrec_verify().
+--
+TRUNCATE rtrec.events;
+INSERT INTO rtrec.items (item_id, category_id) VALUES (50, 500);
+CREATE TEMP VIEW user50 AS
+SELECT (SELECT n_events FROM rtrec.user_features WHERE user_id = 50) AS user_events,
+       (SELECT n_events FROM rtrec.item_features WHERE item_id = 50) AS item_events,
+       (SELECT string_agg(category_id || ':' || n_events, ' ' ORDER BY category_id)
+          FROM rtrec.user_category WHERE user_id = 50) AS categories,
+       (SELECT n_events FROM rtrec.user_items WHERE user_id = 50 AND item_id = 50) AS pair_events,
+       (SELECT count(*) FROM rtrec_verify()) AS differences;
+INSERT INTO rtrec.events (user_id, item_id, event_type, ts) VALUES (50, 50, 'view', '2024-04-01 00:00:00+00');
+INSERT INTO rtrec.events (user_id, item_id, event_type, ts) VALUES (50, 50, 'view', '2024-04-01 00:00:01+00');
+SELECT * FROM user50;
+-- a rolled-back transaction: its row versions never were
+BEGIN;
+INSERT INTO rtrec.events (user_id, item_id, event_type, ts) VALUES (50, 50, 'view', '2024-04-01 00:00:02+00');
+ROLLBACK;
+INSERT INTO rtrec.events (user_id, item_id, event_type, ts) VALUES (50, 50, 'view', '2024-04-01 00:00:03+00');
+SELECT * FROM user50;
+-- a rolled-back savepoint, inside a transaction that goes on
+BEGIN;
+INSERT INTO rtrec.events (user_id, item_id, event_type, ts) VALUES (50, 50, 'view', '2024-04-01 00:00:04+00');
+SAVEPOINT s;
+INSERT INTO rtrec.events (user_id, item_id, event_type, ts) VALUES (50, 50, 'view', '2024-04-01 00:00:05+00');
+ROLLBACK TO SAVEPOINT s;
+INSERT INTO rtrec.events (user_id, item_id, event_type, ts) VALUES (50, 50, 'view', '2024-04-01 00:00:06+00');
+COMMIT;
+SELECT * FROM user50;
+-- rtrec_rebuild() deletes every row and writes its own slot's
+SELECT rtrec_rebuild();
+INSERT INTO rtrec.events (user_id, item_id, event_type, ts) VALUES (50, 50, 'view', '2024-04-01 00:00:07+00');
+SELECT * FROM user50;
+-- the deleted rows' places are freed by VACUUM and taken by other users' rows
+DELETE FROM rtrec.events WHERE user_id = 50;
+SELECT rtrec_rebuild();
+VACUUM rtrec.user_state, rtrec.item_state, rtrec.user_category_state, rtrec.user_item_state;
+INSERT INTO rtrec.items (item_id, category_id) SELECT i, 500 FROM generate_series(51, 90) i;
+INSERT INTO rtrec.events (user_id, item_id, event_type, ts)
+SELECT u, i, 'view', '2024-04-02 00:00:00+00' FROM generate_series(51, 90) u, generate_series(51, 90) i;
+INSERT INTO rtrec.events (user_id, item_id, event_type, ts) VALUES (50, 50, 'view', '2024-04-01 00:00:08+00');
+SELECT * FROM user50;
+-- TRUNCATE: the pages of the rows are gone
+TRUNCATE rtrec.events;
+INSERT INTO rtrec.events (user_id, item_id, event_type, ts) VALUES (50, 50, 'view', '2024-04-01 00:00:09+00');
+SELECT * FROM user50;
+-- an item moves to another category: the event files under the new one (rtrec_verify()
+-- reports the two (user, category) rows that the move changed, as in 6.)
+UPDATE rtrec.items SET category_id = 501 WHERE item_id = 50;
+INSERT INTO rtrec.events (user_id, item_id, event_type, ts) VALUES (50, 50, 'view', '2024-04-01 00:00:10+00');
+SELECT * FROM user50;
+
 -- leave nothing behind
 TRUNCATE rtrec.events RESTART IDENTITY;
 DELETE FROM rtrec.items;
