@@ -22,3 +22,10 @@ ALTER FUNCTION rtrec.events_apply() RESET jit;
 ALTER TABLE rtrec.user_state SET (fillfactor = 80);
 ALTER TABLE rtrec.item_state SET (fillfactor = 80);
 ALTER TABLE rtrec.user_category_state SET (fillfactor = 80);
+
+-- 1.2: cosine CF weighs twice Swing by default, and the category of the
+-- user's last interaction twice as much as before (0.6), so that a change
+-- of interest still shows at once (README, "Quality").  Only untouched
+-- defaults change: a weight the owner set, or rtrec_train() fitted, stays.
+UPDATE rtrec.model_weights SET weight = 2.0 WHERE feature = 'cf' AND weight = 1.0;
+UPDATE rtrec.model_weights SET weight = 0.6 WHERE feature = 'last_category' AND weight = 0.3;
