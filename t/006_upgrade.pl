@@ -5,14 +5,16 @@
 # written here, so the test follows new versions).  For each:
 #
 #  1. Database "upgraded": CREATE EXTENSION rtrec VERSION '<old>'; custom
-#     settings, event type and ranker weight; a catalog, users and events
+#     settings, event type and ranker weights; a catalog, users and events
 #     (several users, items and event types, dense enough for Swing lists).
 #     The queue is drained, then the answers of rtrec_recommend,
 #     rtrec_candidates, rtrec_similar and rtrec_trending and checksums of
 #     every table users write are captured.
 #  2. ALTER EXTENSION rtrec UPDATE: extversion becomes the default version;
-#     events, settings, catalog and users are untouched; rtrec_verify() is
-#     empty; every answer equals the one before.
+#     events, settings, weights, catalog and users are untouched;
+#     rtrec_verify() is empty; every answer equals the one before.  An
+#     installation that kept the default ranker weights gets the default
+#     version's (1.2 changed two of them).
 #  3. New events still ingest: they get fresh event_ids, the worker refreshes
 #     their Swing lists, and rtrec_verify() stays empty.
 #  4. The extension's member objects (pg_describe_object of its pg_depend
@@ -182,6 +184,7 @@ sql('fresh', 'CREATE EXTENSION rtrec');
 is(sql('fresh', q{SELECT extversion FROM pg_extension WHERE extname = 'rtrec'}), $default,
 	"CREATE EXTENSION rtrec installs $default");
 my $fresh_members = sql('fresh', $members);
+my $weights = q{SELECT string_agg(feature || ' ' || weight, ', ' ORDER BY feature) FROM rtrec.model_weights};
 my $fresh_definitions = sql('fresh', $definitions);
 
 for my $old (@released)
@@ -198,6 +201,8 @@ UPDATE rtrec.config SET value = 3600 WHERE name = 'half_life_s';
 UPDATE rtrec.config SET value = 30 WHERE name = 'swing_neighbors';
 INSERT INTO rtrec.event_types VALUES ('rating', 2.5);
 UPDATE rtrec.event_types SET weight = 1.5 WHERE event_type = 'click';
+-- weights the owner chose (an update changes only untouched defaults)
+UPDATE rtrec.model_weights SET weight = weight + 0.05;
 UPDATE rtrec.model_weights SET weight = 0.7 WHERE feature = 'trend';
 INSERT INTO rtrec.items (item_id, category_id, price, brand)
 	SELECT i, i % 3, i * 1.5, 'brand ' || (i % 4) FROM generate_series(1, 36) i;
@@ -232,6 +237,15 @@ INSERT INTO rtrec.events (user_id, item_id, event_type, ts, context)
 	is(sql($db, 'SELECT count(*) FROM rtrec_verify()'), '0', "$db: rtrec_verify() is empty after the update");
 	is(sql($db, $answers), $answers_before,
 		"$db: rtrec_recommend, rtrec_candidates, rtrec_similar and rtrec_trending answer as before");
+
+	# 2b. An installation that kept the default weights gets the new ones
+	my $defaults_db = 'defaults_' . ($old =~ s/\W/_/gr);
+	sql('postgres', "CREATE DATABASE $defaults_db");
+	sql($defaults_db, "CREATE EXTENSION rtrec VERSION '$old'");
+	sql($defaults_db, 'ALTER EXTENSION rtrec UPDATE');
+	is(sql($defaults_db, $weights), sql('fresh', $weights),
+		"$defaults_db: untouched weights become $default\'s defaults");
+	sql('postgres', "DROP DATABASE $defaults_db");
 
 	#
 	# 3. New events still ingest
