@@ -16,6 +16,9 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use IPC::Run;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use RtrecTAP;
 
 my $node = PostgreSQL::Test::Cluster->new('soak');
 $node->init;
@@ -127,39 +130,7 @@ sub check_state
 
 	is($node->safe_psql('postgres', 'SELECT count(*) FROM rtrec.events'),
 		$expected_events, "$label: events stored = events committed");
-	is($node->safe_psql('postgres', 'SELECT count(*) FROM rtrec_verify()'),
-		0, "$label: rtrec_verify() finds no difference")
-	  or diag($node->safe_psql('postgres',
-			'SELECT * FROM rtrec_verify() LIMIT 20'));
-
-	my $interactions = $node->safe_psql('postgres',
-		'SELECT count(*) FROM rtrec.interactions');
-	ok($interactions > 0, "$label: some events are interactions");
-	is( $node->safe_psql(
-			'postgres', 'SELECT sum(n_events) FROM rtrec.item_features'),
-		$interactions,
-		"$label: item_features.n_events sums to the interactions");
-	is( $node->safe_psql(
-			'postgres', 'SELECT sum(n_events) FROM rtrec.user_features'),
-		$interactions,
-		"$label: user_features.n_events sums to the interactions");
-	is( $node->safe_psql(
-			'postgres', 'SELECT sum(n_events) FROM rtrec.user_items'),
-		$interactions,
-		"$label: user_items.n_events sums to the interactions");
-	is( $node->safe_psql(
-			'postgres', q{
-		SELECT sum(n_events) FROM rtrec.user_category},),
-		$node->safe_psql(
-			'postgres',
-			'SELECT count(*) FROM rtrec.interactions WHERE category_id IS NOT NULL'),
-		"$label: user_category.n_events sums to the categorized interactions");
-	is( $node->safe_psql(
-			'postgres', q{
-		SELECT count(*) FROM (SELECT DISTINCT item_id FROM rtrec.events) e
-		 WHERE NOT EXISTS (SELECT 1 FROM rtrec.items i WHERE i.item_id = e.item_id)}),
-		0,
-		"$label: every item with an event is registered");
+	check_derived_state($node, $label);
 }
 
 # Phase 1: 4 clients, simple protocol
