@@ -327,8 +327,9 @@ SELECT max(abs(ln(i.price)::float8 - p.mean_ln)) < 0.25 AS near_the_price_level
 -- n can come from (in batches, by score bound).  It must give exactly what
 -- ranking the whole pool gives; a trend weight of 1e-300 makes it rank the
 -- whole pool (pool-relative features need it) without changing any score
--- above 1e-200.  Every user, several n, two weightings (one with price,
--- brand and a negative weight).
+-- above 1e-200.  Every user, several n, three weightings: the defaults,
+-- with price, brand and a negative weight, and with catalog features
+-- outweighing the generators.
 --
 CREATE TEMP TABLE all_users AS
 SELECT DISTINCT user_id FROM rtrec.events UNION SELECT 9001;

@@ -93,10 +93,29 @@ compare_by_user_item(const void *a, const void *b)
 static int
 compare_by_user_category(const void *a, const void *b)
 {
+	const IngestEvent *x = *(IngestEvent *const *) a;
+	const IngestEvent *y = *(IngestEvent *const *) b;
 	int			c = compare_by_user(a, b);
 
-	return c != 0 ? c : RtrecCompareInt64(&(*(IngestEvent *const *) a)->category_id,
-										  &(*(IngestEvent *const *) b)->category_id);
+	if (c != 0)
+		return c;
+	if (x->has_category != y->has_category)
+		return x->has_category ? 1 : -1;
+	return RtrecCompareInt64(&x->category_id, &y->category_id);
+}
+
+/*
+ * The one order that groups a batch by user, by (user, category) and by
+ * (user, item) alike: an item has one category within a batch (ingest.c
+ * looks each item up once per batch), so a user's events of one item are
+ * also adjacent.
+ */
+static int
+compare_by_user_category_item(const void *a, const void *b)
+{
+	int			c = compare_by_user_category(a, b);
+
+	return c != 0 ? c : compare_by_item(a, b);
 }
 
 static bool
@@ -106,16 +125,16 @@ event_is_later(const IngestEvent *a, const IngestEvent *b)
 }
 
 /*
- * Sorts events by the comparator and aggregates each run of equal keys into
- * groups[], in ascending key order.  Returns the number of groups.
+ * Aggregates each run of events that are equal by same_key into groups[],
+ * in the order of events[], which must keep such events adjacent.  Returns
+ * the number of groups.
  */
 static int
-group_events(IngestEvent **events, int n, EventComparator cmp, IngestGroup *groups)
+group_runs(IngestEvent **events, int n, EventComparator same_key, IngestGroup *groups)
 {
 	int			n_groups = 0;
 	int			i = 0;
 
-	qsort(events, n, sizeof(IngestEvent *), cmp);
 	while (i < n)
 	{
 		IngestGroup *g = &groups[n_groups++];
@@ -126,7 +145,7 @@ group_events(IngestEvent **events, int n, EventComparator cmp, IngestGroup *grou
 		g->weight_sum = e->weight;
 		g->decay_log2 = e->decay_log2;
 		g->first_ts = g->last_ts = e->ts;
-		for (i++; i < n && cmp(&events[i - 1], &events[i]) == 0; i++)
+		for (i++; i < n && same_key(&events[i - 1], &events[i]) == 0; i++)
 		{
 			e = events[i];
 			g->n_events++;
@@ -172,28 +191,33 @@ typedef struct StateColumnSpec
 typedef struct StateTableSpec
 {
 	const char *name;
-	EventComparator group_by;
+	EventComparator sort_by;	/* an order that keeps each group adjacent */
+	EventComparator group_by;	/* equal keys */
 	bool		needs_category;	/* only events whose item has a category */
 	bool		queues_pairs;	/* each group is a (user, item) pair to queue */
 	int			n_columns;
 	StateColumnSpec columns[MAX_STATE_COLUMNS];	/* in table order, keys first */
 } StateTableSpec;
 
+/*
+ * In the order the batch is written: the last three share one sort of the
+ * batch (RtrecStateWriterApply sorts again only when sort_by changes).
+ */
 static const StateTableSpec state_table_specs[] = {
-	{"user_state", compare_by_user, false, false, 9,
+	{"item_state", compare_by_item, compare_by_item, false, false, 7,
+		{{"item_id", COL_ITEM}, {"slot", COL_SLOT}, {"n_events", COL_N_EVENTS},
+		 {"weight_sum", COL_WEIGHT_SUM}, {"trend_log2", COL_DECAY_LOG2},
+		 {"first_ts", COL_FIRST_TS}, {"last_ts", COL_LAST_TS}}},
+	{"user_state", compare_by_user_category_item, compare_by_user, false, false, 9,
 		{{"user_id", COL_USER}, {"slot", COL_SLOT}, {"n_events", COL_N_EVENTS},
 		 {"weight_sum", COL_WEIGHT_SUM}, {"first_ts", COL_FIRST_TS}, {"last_ts", COL_LAST_TS},
 		 {"last_event_id", COL_LAST_EVENT}, {"last_item_id", COL_LAST_ITEM},
 		 {"last_category_id", COL_LAST_CATEGORY}}},
-	{"item_state", compare_by_item, false, false, 7,
-		{{"item_id", COL_ITEM}, {"slot", COL_SLOT}, {"n_events", COL_N_EVENTS},
-		 {"weight_sum", COL_WEIGHT_SUM}, {"trend_log2", COL_DECAY_LOG2},
-		 {"first_ts", COL_FIRST_TS}, {"last_ts", COL_LAST_TS}}},
-	{"user_category_state", compare_by_user_category, true, false, 7,
+	{"user_category_state", compare_by_user_category_item, compare_by_user_category, true, false, 7,
 		{{"user_id", COL_USER}, {"category_id", COL_CATEGORY}, {"slot", COL_SLOT},
 		 {"n_events", COL_N_EVENTS}, {"weight_sum", COL_WEIGHT_SUM},
 		 {"affinity_log2", COL_DECAY_LOG2}, {"last_ts", COL_LAST_TS}}},
-	{"user_item_state", compare_by_user_item, false, true, 8,
+	{"user_item_state", compare_by_user_category_item, compare_by_user_item, false, true, 8,
 		{{"user_id", COL_USER}, {"item_id", COL_ITEM}, {"slot", COL_SLOT},
 		 {"n_events", COL_N_EVENTS}, {"weight_sum", COL_WEIGHT_SUM},
 		 {"affinity_log2", COL_DECAY_LOG2}, {"first_ts", COL_FIRST_TS},
@@ -592,7 +616,8 @@ RtrecStateWriterApply(RtrecStateWriter *w, IngestEvent **events, int n)
 {
 	IngestGroup *groups = palloc(sizeof(IngestGroup) * n);
 	IngestEvent **with_category = palloc(sizeof(IngestEvent *) * n);
-	int			n_with_category = 0;
+	int			n_with_category = -1;	/* not yet taken from this order */
+	EventComparator sorted_by = NULL;
 
 	/*
 	 * A new command: rows written earlier in this transaction, even by this
@@ -601,16 +626,33 @@ RtrecStateWriterApply(RtrecStateWriter *w, IngestEvent **events, int n)
 	CommandCounterIncrement();
 	w->estate->es_output_cid = GetCurrentCommandId(true);
 
-	for (int i = 0; i < n; i++)
-		if (events[i]->has_category)
-			with_category[n_with_category++] = events[i];
-
 	for (int i = 0; i < N_STATE_TABLES; i++)
 	{
 		StateTable *t = &w->tables[i];
-		IngestEvent **batch = t->spec->needs_category ? with_category : events;
-		int			n_groups = group_events(batch, t->spec->needs_category ? n_with_category : n,
-											t->spec->group_by, groups);
+		IngestEvent **batch = events;
+		int			n_batch = n;
+		int			n_groups;
+
+		if (t->spec->sort_by != sorted_by)
+		{
+			qsort(events, n, sizeof(IngestEvent *), t->spec->sort_by);
+			sorted_by = t->spec->sort_by;
+			n_with_category = -1;
+		}
+		if (t->spec->needs_category)
+		{
+			if (n_with_category < 0)
+			{
+				/* in the same order: the groups stay adjacent */
+				n_with_category = 0;
+				for (int k = 0; k < n; k++)
+					if (events[k]->has_category)
+						with_category[n_with_category++] = events[k];
+			}
+			batch = with_category;
+			n_batch = n_with_category;
+		}
+		n_groups = group_runs(batch, n_batch, t->spec->group_by, groups);
 
 		t->scan = index_beginscan(t->target.rel, t->pkey, &w->dirty, t->n_scan_keys, 0);
 		for (int j = 0; j < n_groups; j++)

@@ -386,6 +386,7 @@ record_sample(const TailEvent *e, const RtrecSettings *cfg, FreshLists *fresh,
 	Candidate **pool;
 	int			n_pool;
 	int			n = 0;
+	bool		hit = false;
 	int			level = begin_index_plans();
 	MemoryContext old = MemoryContextSwitchTo(scratch);
 
@@ -410,12 +411,11 @@ record_sample(const TailEvent *e, const RtrecSettings *cfg, FreshLists *fresh,
 	RtrecComputeFeatures(&req, pool, n_pool, cfg);
 
 	out->label = -1;
-	for (int k = 0; k < n_pool && out->label < 0; k++)
-		if (pool[k]->item_id == e->item_id && RtrecPassesFilters(&req, pool[k]))
-			out->label = 0;
-	/* a miss scores nothing under any weights: keep no features for it */
 	out->features = NULL;
-	if (out->label == 0)
+	for (int k = 0; k < n_pool && !hit; k++)
+		hit = pool[k]->item_id == e->item_id && RtrecPassesFilters(&req, pool[k]);
+	/* a miss scores nothing under any weights: keep no features for it */
+	if (hit)
 	{
 		out->features = MemoryContextAlloc(keep, sizeof(float) * RTREC_N_FEATURES * n_pool);
 		for (int k = 0; k < n_pool; k++)

@@ -81,12 +81,12 @@ static BackgroundWorkerHandle *registered = NULL;
 static TimestampTz registered_at = 0;
 
 /*
- * When this session last failed to register a worker (no free slot), else
- * 0.  Until it succeeds, it tries at most once a second, like the readers:
- * every attempt takes BackgroundWorkerLock and scans every slot, and a busy
- * writer would otherwise pay that on each INSERT statement.
+ * Whether this session's last try to register a worker failed (no free
+ * slot).  Until one succeeds, it tries at most once a second, like the
+ * readers: every attempt takes BackgroundWorkerLock and scans every slot,
+ * and a busy writer would otherwise pay that on each INSERT statement.
  */
-static TimestampTz failed_at = 0;
+static bool registration_failed = false;
 
 static bool
 registered_worker_starting(TimestampTz now)
@@ -117,7 +117,7 @@ RtrecSwingWorkerEnsure(bool rate_limited)
 	MemoryContext old;
 	bool		started;
 
-	if ((rate_limited || failed_at != 0) && last_check != 0 &&
+	if ((rate_limited || registration_failed) && last_check != 0 &&
 		!TimestampDifferenceExceeds(last_check, now, ENSURE_INTERVAL_MS))
 		return;
 	last_check = now;
@@ -127,7 +127,7 @@ RtrecSwingWorkerEnsure(bool rate_limited)
 	set_worker_locktag(&tag);
 	if (LockAcquire(&tag, ExclusiveLock, false, true) == LOCKACQUIRE_NOT_AVAIL)
 	{
-		failed_at = 0;			/* a worker runs after all */
+		registration_failed = false;	/* a worker runs after all */
 		return;					/* the worker holds it: running */
 	}
 	LockRelease(&tag, ExclusiveLock, false);
@@ -148,7 +148,7 @@ RtrecSwingWorkerEnsure(bool rate_limited)
 	old = MemoryContextSwitchTo(TopMemoryContext);	/* the handle outlives the statement */
 	started = RegisterDynamicBackgroundWorker(&worker, &handle);
 	MemoryContextSwitchTo(old);
-	failed_at = started ? 0 : now;
+	registration_failed = !started;
 	if (started)
 	{
 		registered = handle;
