@@ -35,8 +35,8 @@
 # removes its directory.  A script that needs its own cleanup too should call
 # rtrec_cluster_stop from its own trap instead (set the trap after the start).
 #
-# Used by bench/replay.sh and bench/latency.sh.  (bench/ingest.sh predates this
-# file and keeps its own copy of the same logic.)
+# Used by bench/replay.sh and bench/latency.sh; bench/ingest.sh, scripts/fuzz.sh
+# and scripts/valgrind.sh, which run clusters of their own, use its helpers.
 
 PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
 RTREC_PGBIN=$("$PG_CONFIG" --bindir)
@@ -88,14 +88,14 @@ rtrec_free_port() {
 }
 
 # links every entry of $1 into $2 that $2 lacks, except rtrec's own files
-_rtrec_link_farm() {
+rtrec_link_farm() {
 	local src="$1" dst="$2" e name
 	mkdir -p "$dst"
 	for e in "$src"/*; do
 		name=$(basename "$e")
 		case "$name" in rtrec|rtrec.*|rtrec--*) continue ;; esac
 		if [ -d "$e" ] && [ -d "$dst/$name" ] && [ ! -L "$dst/$name" ]; then
-			_rtrec_link_farm "$e" "$dst/$name"
+			rtrec_link_farm "$e" "$dst/$name"
 		elif [ ! -e "$dst/$name" ]; then
 			ln -s "$e" "$dst/$name"
 		fi
@@ -122,8 +122,8 @@ _rtrec_private_install() {
 		cp "$share"/extension/rtrec[.-]* "$inst$share/extension/"
 	fi
 	cp "$RTREC_PGBIN/postgres" "$RTREC_PGBIN/initdb" "$RTREC_PGBIN/pg_ctl" "$inst$RTREC_PGBIN/"
-	_rtrec_link_farm "$pkglib" "$inst$pkglib"
-	_rtrec_link_farm "$share" "$inst$share"
+	rtrec_link_farm "$pkglib" "$inst$pkglib"
+	rtrec_link_farm "$share" "$inst$share"
 	RTREC_SRVBIN="$inst$RTREC_PGBIN"
 }
 

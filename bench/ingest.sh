@@ -93,14 +93,9 @@ PGBENCH_THREADS=2
 log() { echo "[ingest.sh $(date +%T)] $*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
-# run a command as the postgres OS user (the server refuses to run as root)
-as_pg() {
-	if [ "$(id -u)" -eq 0 ]; then
-		runuser -u postgres -- "$@"
-	else
-		"$@"
-	fi
-}
+# rtrec_as_pg (run as the postgres OS user: the server refuses root),
+# rtrec_link_farm and rtrec_free_port
+. "$ROOT/bench/cluster.sh"
 
 # ---- throwaway cluster ----
 TMP=$(mktemp -d /tmp/rtrec-ingest.XXXXXX)
@@ -123,7 +118,7 @@ cleanup() {
 		exit $rc
 	fi
 	if [ "$STARTED" -eq 1 ]; then
-		as_pg "$SRVBIN/pg_ctl" -D "$DATA" -m immediate -w stop >/dev/null 2>&1 || true
+		rtrec_as_pg "$SRVBIN/pg_ctl" -D "$DATA" -m immediate -w stop >/dev/null 2>&1 || true
 	fi
 	rm -rf "$TMP"
 	exit $rc
@@ -170,46 +165,22 @@ else
 	cp "$SHAREDIR"/extension/rtrec[.-]* "$INST$SHAREDIR/extension/"
 fi
 
-# links every entry of $1 into $2 that $2 lacks, except rtrec's own files
-link_farm() {
-	local src="$1" dst="$2" e name
-	mkdir -p "$dst"
-	for e in "$src"/*; do
-		name=$(basename "$e")
-		case "$name" in rtrec|rtrec.*|rtrec--*) continue ;; esac
-		if [ -d "$e" ] && [ -d "$dst/$name" ] && [ ! -L "$dst/$name" ]; then
-			link_farm "$e" "$dst/$name"
-		elif [ ! -e "$dst/$name" ]; then
-			ln -s "$e" "$dst/$name"
-		fi
-	done
-}
 mkdir -p "$SRVBIN"
 cp "$PGBIN/postgres" "$PGBIN/initdb" "$PGBIN/pg_ctl" "$SRVBIN/"
-link_farm "$PKGLIBDIR" "$INST$PKGLIBDIR"
+rtrec_link_farm "$PKGLIBDIR" "$INST$PKGLIBDIR"
 mkdir -p "$INST$SHAREDIR/extension"
-link_farm "$SHAREDIR" "$INST$SHAREDIR"
+rtrec_link_farm "$SHAREDIR" "$INST$SHAREDIR"
 RTREC_SO_MD5=$(md5sum <"$INST$PKGLIBDIR/rtrec.so" | cut -c1-12)
 
-free_port() {
-	local p
-	for _ in $(seq 1 200); do
-		p=$((20000 + RANDOM % 40000))
-		if [ -z "$(ss -Hltn "sport = :$p" 2>/dev/null)" ]; then
-			echo "$p"; return 0
-		fi
-	done
-	return 1
-}
 
 log "initdb in $TMP"
-as_pg "$SRVBIN/initdb" -D "$DATA" -U postgres -A trust -E UTF8 --locale=C.UTF-8 --no-sync >"$TMP/initdb.log" 2>&1 \
+rtrec_as_pg "$SRVBIN/initdb" -D "$DATA" -U postgres -A trust -E UTF8 --locale=C.UTF-8 --no-sync >"$TMP/initdb.log" 2>&1 \
 	|| { cat "$TMP/initdb.log" >&2; die "initdb failed"; }
 
 SERVER_SETTINGS="shared_buffers=512MB synchronous_commit=off max_connections=50 max_wal_size=4GB checkpoint_timeout=30min"
 [ "$NO_WORKER" -eq 0 ] || SERVER_SETTINGS="$SERVER_SETTINGS max_worker_processes=0 (--no-worker)"
 for attempt in 1 2 3 4 5; do
-	PORT=$(free_port) || die "no free port found"
+	PORT=$(rtrec_free_port) || die "no free port found"
 	cat >>"$DATA/postgresql.conf" <<EOF
 # bench/ingest.sh, attempt $attempt
 listen_addresses = '127.0.0.1'
@@ -223,7 +194,7 @@ checkpoint_timeout = 30min
 EOF
 	[ "$NO_WORKER" -eq 0 ] || echo "max_worker_processes = 0" >>"$DATA/postgresql.conf"
 	# core files of crashed backends land in $DATA (kept with --keep)
-	if as_pg bash -c 'ulimit -c unlimited 2>/dev/null; exec "$@"' pg_ctl \
+	if rtrec_as_pg bash -c 'ulimit -c unlimited 2>/dev/null; exec "$@"' pg_ctl \
 		"$SRVBIN/pg_ctl" -D "$DATA" -l "$TMP/server.log" -w -t 60 start >/dev/null 2>&1; then
 		STARTED=1
 		break
@@ -233,14 +204,14 @@ done
 [ "$STARTED" -eq 1 ] || die "could not start the server (see $TMP/server.log)"
 
 export PGHOST="$TMP" PGPORT="$PORT" PGUSER=postgres PGDATABASE=bench
-sql() { as_pg "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -d "${DB:-bench}" "$@"; }
+sql() { rtrec_as_pg "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -d "${DB:-bench}" "$@"; }
 sql_value() { sql -A -t -c "$1"; }
 
 # waits until the server accepts connections again (after a crash, recovery)
 wait_ready() {
 	local i
 	for i in $(seq 1 300); do
-		if as_pg "$PGBIN/pg_isready" -q -d bench && sql -c "SELECT 1" >/dev/null 2>&1; then
+		if rtrec_as_pg "$PGBIN/pg_isready" -q -d bench && sql -c "SELECT 1" >/dev/null 2>&1; then
 			return 0
 		fi
 		sleep 1
@@ -337,7 +308,7 @@ pgbench_script rtrec.events "$HOT_ITEM" >"$TMP/hot.sql"
 run_pgbench() {	# $1 script, $2 clients, $3 label
 	local out tps failed
 	sql -c "CHECKPOINT" >/dev/null
-	out=$(as_pg "$PGBIN/pgbench" -n -M prepared -f "$1" -c "$2" -j "$PGBENCH_THREADS" -T "$DURATION" bench 2>&1) || true
+	out=$(rtrec_as_pg "$PGBIN/pgbench" -n -M prepared -f "$1" -c "$2" -j "$PGBENCH_THREADS" -T "$DURATION" bench 2>&1) || true
 	tps=$(echo "$out" | sed -n 's/^tps = \([0-9.]*\) .*without initial connection time.*/\1/p')
 	failed=$(echo "$out" | sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p')
 	if [ -z "$tps" ] || echo "$out" | grep -q 'aborted\|Run was aborted'; then
