@@ -268,9 +268,11 @@ SELECT * FROM itf;
 SELECT * FROM rtrec_verify();
 
 --
--- 10. a batch larger than one ingest chunk (65536 rows) with keys spread
---     over the whole batch
+-- 10. a batch larger than one ingest chunk with keys spread over the whole
+--     batch; a chunk holds as many events as maintenance_work_mem does at
+--     256 bytes each, and at least 65536: with 1MB, 65536
 --
+SET maintenance_work_mem = '1MB';
 TRUNCATE rtrec.events;
 INSERT INTO rtrec.events (user_id, item_id, event_type, ts)
 SELECT g % 7, 1000 + g % 11, CASE WHEN g % 5 = 0 THEN 'impression' ELSE 'view' END,
@@ -312,6 +314,18 @@ SELECT count(*) AS queued, count(*) FILTER (WHERE new_pair) AS new_pairs,
        count(*) FILTER (WHERE new_pair AND item_id IN (1011, 1012)) AS new_pairs_1011_1012
   FROM rtrec.swing_queue WHERE queued_at = now();
 COMMIT;
+SELECT * FROM rtrec_verify();
+-- with the default 64MB, the same statement is one chunk of up to 262144
+-- events: one queue row per pair, and a row of each key written once
+RESET maintenance_work_mem;
+BEGIN;
+INSERT INTO rtrec.events (user_id, item_id, event_type, ts)
+SELECT g % 7, 1000 + g % 13, 'click', '2024-03-03 00:00:00+00'::timestamptz + g * interval '1 second'
+  FROM generate_series(1, 140000) g;
+SELECT count(*) AS queued, count(*) FILTER (WHERE new_pair) AS new_pairs
+  FROM rtrec.swing_queue WHERE queued_at = now();
+COMMIT;
+SELECT sum(n_events) AS pair_events, count(*) AS pairs FROM rtrec.user_items;
 SELECT * FROM rtrec_verify();
 
 --

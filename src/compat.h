@@ -41,6 +41,19 @@
 	 ExecSimpleRelationUpdate((estate), NULL, (oldslot), (slot)))
 #endif
 
+/* index_insert's indexUnchanged hint appeared in 14 */
+#include "access/genam.h"
+#if PG_VERSION_NUM >= 140000
+#define RtrecIndexInsert(index, values, isnull, tid, heap, check, info) \
+	index_insert((index), (values), (isnull), (tid), (heap), (check), false, (info))
+#else
+#define RtrecIndexInsert(index, values, isnull, tid, heap, check, info) \
+	index_insert((index), (values), (isnull), (tid), (heap), (check), (info))
+#endif
+
+/* lib/sort_template.h (sorts with an inlined comparison) appeared in 14 */
+#define RTREC_HAVE_SORT_TEMPLATE (PG_VERSION_NUM >= 140000)
+
 /* InitMaterializedSRF appeared in 15; older releases get the same setup */
 #if PG_VERSION_NUM < 150000
 #include "miscadmin.h"

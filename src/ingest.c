@@ -50,10 +50,18 @@
 
 #include "compat.h"
 #include "ingest.h"
+#include "key_cursor.h"
 #include "rtrec.h"
 
-/* events folded per batch; bounds the memory a huge COPY needs */
-#define INGEST_CHUNK 65536
+/*
+ * A statement's events are folded in chunks of as many events as
+ * maintenance_work_mem holds, at this many bytes each (the event, its
+ * sort entries, its groups and its new rows' deferred index entries), and
+ * never fewer than INGEST_MIN_CHUNK.  Each chunk writes a key's row once:
+ * the fewer chunks a bulk load takes, the fewer times it updates a row.
+ */
+#define INGEST_BYTES_PER_EVENT 256
+#define INGEST_MIN_CHUNK 65536
 
 /* Column positions of rtrec.events, found by name */
 typedef struct EventColumns
@@ -275,11 +283,10 @@ item_catalog_close(ItemCatalog *cat)
 
 /*
  * Looks item_id up in rtrec.items with the given snapshot.  Returns whether
- * a row was found, and its category.
+ * a row was found.
  */
 static bool
-item_catalog_lookup(ItemCatalog *cat, Snapshot snapshot, int64 item_id,
-					int64 *category_id, bool *has_category)
+item_catalog_lookup(ItemCatalog *cat, Snapshot snapshot, int64 item_id)
 {
 	ScanKeyData key;
 	IndexScanDesc scan;
@@ -289,14 +296,6 @@ item_catalog_lookup(ItemCatalog *cat, Snapshot snapshot, int64 item_id,
 	scan = index_beginscan(cat->rel, cat->pkey, snapshot, 1, 0);
 	index_rescan(scan, &key, 1, NULL, 0);
 	found = index_getnext_slot(scan, ForwardScanDirection, cat->slot);
-	if (found && category_id != NULL)
-	{
-		bool		isnull;
-		Datum		d = slot_getattr(cat->slot, cat->category_col, &isnull);
-
-		*has_category = !isnull;
-		*category_id = isnull ? 0 : DatumGetInt64(d);
-	}
 	index_endscan(scan);
 	return found;
 }
@@ -322,7 +321,7 @@ register_items(ItemCatalog *cat, int64 *missing, int n_missing)
 	InitDirtySnapshot(dirty);
 	for (int i = 0; i < n_missing; i++)
 	{
-		if (!item_catalog_lookup(cat, &dirty, missing[i], NULL, NULL))
+		if (!item_catalog_lookup(cat, &dirty, missing[i]))
 			absent[n_absent++] = missing[i];
 		else if (TransactionIdIsValid(dirty.xmin))
 			being_inserted[n_being_inserted++] = missing[i];
@@ -357,11 +356,43 @@ typedef struct BatchItem
 	bool		has_category;
 } BatchItem;
 
-static int
-compare_batch_items(const void *a, const void *b)
+/* The batch item of item_id, in items[] sorted by item_id */
+static const BatchItem *
+find_batch_item(const BatchItem *items, int n_items, int64 item_id)
 {
-	return RtrecCompareInt64(&((const BatchItem *) a)->item_id, &((const BatchItem *) b)->item_id);
+	int			lo = 0;
+	int			hi = n_items - 1;
+
+	while (lo <= hi)
+	{
+		int			mid = lo + (hi - lo) / 2;
+
+		if (items[mid].item_id == item_id)
+			return &items[mid];
+		if (items[mid].item_id < item_id)
+			lo = mid + 1;
+		else
+			hi = mid - 1;
+	}
+	elog(ERROR, "item " INT64_FORMAT " is missing from the batch's items", item_id);
+	return NULL;				/* keep the compiler quiet */
 }
+
+/* Sorts item ids, with the comparison inlined where PostgreSQL can (14 on) */
+#if RTREC_HAVE_SORT_TEMPLATE
+#define ST_SORT sort_item_ids
+#define ST_ELEMENT_TYPE int64
+#define ST_COMPARE(a, b) ((*(a) > *(b)) - (*(a) < *(b)))
+#define ST_SCOPE static
+#define ST_DEFINE
+#include "lib/sort_template.h"
+#else
+static void
+sort_item_ids(int64 *ids, size_t n)
+{
+	qsort(ids, n, sizeof(int64), RtrecCompareInt64);
+}
+#endif
 
 /*
  * Looks each distinct item of the chunk up once, registers the unknown ones,
@@ -371,13 +402,13 @@ static void
 resolve_items(ItemCatalog *cat, IngestEvent *events, int n_events,
 			  int64 *all_items, int n_all)
 {
-	Snapshot	snapshot = GetActiveSnapshot();
 	BatchItem  *items = palloc(sizeof(BatchItem) * Max(1, n_all));
 	int64	   *missing = palloc(sizeof(int64) * Max(1, n_all));
 	int			n_items = 0;
 	int			n_missing = 0;
+	RtrecKeyCursor *cursor = RtrecKeyCursorBegin(cat->rel, cat->pkey, GetActiveSnapshot(), 1);
 
-	qsort(all_items, n_all, sizeof(int64), RtrecCompareInt64);
+	sort_item_ids(all_items, n_all);
 	for (int i = 0; i < n_all; i++)
 	{
 		BatchItem  *it;
@@ -386,24 +417,28 @@ resolve_items(ItemCatalog *cat, IngestEvent *events, int n_events,
 			continue;
 		it = &items[n_items++];
 		it->item_id = all_items[i];
-		if (!item_catalog_lookup(cat, snapshot, it->item_id, &it->category_id, &it->has_category))
+		it->has_category = false;
+		it->category_id = 0;
+		RtrecKeyCursorSeek(cursor, &it->item_id);
+		if (RtrecKeyCursorNext(cursor, cat->slot))
 		{
-			missing[n_missing++] = it->item_id;
-			it->has_category = false;
-			it->category_id = 0;
+			bool		isnull;
+			Datum		d = slot_getattr(cat->slot, cat->category_col, &isnull);
+
+			it->has_category = !isnull;
+			it->category_id = isnull ? 0 : DatumGetInt64(d);
 		}
+		else
+			missing[n_missing++] = it->item_id;
 	}
+	RtrecKeyCursorEnd(cursor);
 	if (n_missing > 0)
 		register_items(cat, missing, n_missing);
 
 	for (int i = 0; i < n_events; i++)
 	{
-		BatchItem	key;
-		BatchItem  *it;
+		const BatchItem *it = find_batch_item(items, n_items, events[i].item_id);
 
-		key.item_id = events[i].item_id;
-		it = bsearch(&key, items, n_items, sizeof(BatchItem), compare_batch_items);
-		Assert(it != NULL);
 		events[i].has_category = it->has_category;
 		events[i].category_id = it->category_id;
 	}
@@ -456,6 +491,16 @@ read_chunk(Tuplestorestate *store, TupleTableSlot *slot, const EventColumns *col
 	return n_rows;
 }
 
+/* The most events one chunk holds (see INGEST_BYTES_PER_EVENT) */
+static int64
+ingest_chunk_limit(void)
+{
+	/* maintenance_work_mem is in kB; no array of a chunk may pass 1 GB */
+	int64		limit = (int64) maintenance_work_mem * 1024 / INGEST_BYTES_PER_EVENT;
+
+	return Min(Max(limit, INGEST_MIN_CHUNK), MaxAllocSize / 128);
+}
+
 /*
  * AFTER INSERT FOR EACH STATEMENT on rtrec.events, REFERENCING NEW TABLE:
  * applies every inserted event to the state tables.
@@ -490,8 +535,8 @@ rtrec_events_apply(PG_FUNCTION_ARGS)
 	store = trigdata->tg_newtable;
 	slot = MakeSingleTupleTableSlot(RelationGetDescr(trigdata->tg_relation), &TTSOpsMinimalTuple);
 
-	/* a single-row INSERT should not allocate for a 64k-row COPY chunk */
-	chunk_size = (int) Max(1, Min(tuplestore_tuple_count(store), INGEST_CHUNK));
+	/* a single-row INSERT should not allocate for a COPY's chunk */
+	chunk_size = (int) Max(1, Min(tuplestore_tuple_count(store), ingest_chunk_limit()));
 	batch_context = AllocSetContextCreate(CurrentMemoryContext, "rtrec ingest batch",
 										  ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(batch_context);

@@ -47,8 +47,10 @@
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
+#include "bulk_insert.h"
 #include "compat.h"
 #include "ingest.h"
+#include "key_cursor.h"
 #include "rtrec.h"
 #include "swing.h"
 
@@ -68,18 +70,24 @@ typedef struct IngestGroup
 
 typedef int (*EventComparator) (const void *a, const void *b);
 
+static inline int
+compare_int64(int64 x, int64 y)
+{
+	return (x > y) - (x < y);
+}
+
 static int
 compare_by_user(const void *a, const void *b)
 {
-	return RtrecCompareInt64(&(*(IngestEvent *const *) a)->user_id,
-							 &(*(IngestEvent *const *) b)->user_id);
+	return compare_int64((*(IngestEvent *const *) a)->user_id,
+						 (*(IngestEvent *const *) b)->user_id);
 }
 
 static int
 compare_by_item(const void *a, const void *b)
 {
-	return RtrecCompareInt64(&(*(IngestEvent *const *) a)->item_id,
-							 &(*(IngestEvent *const *) b)->item_id);
+	return compare_int64((*(IngestEvent *const *) a)->item_id,
+						 (*(IngestEvent *const *) b)->item_id);
 }
 
 static int
@@ -101,15 +109,10 @@ compare_by_user_category(const void *a, const void *b)
 		return c;
 	if (x->has_category != y->has_category)
 		return x->has_category ? 1 : -1;
-	return RtrecCompareInt64(&x->category_id, &y->category_id);
+	return compare_int64(x->category_id, y->category_id);
 }
 
-/*
- * The one order that groups a batch by user, by (user, category) and by
- * (user, item) alike: an item has one category within a batch (ingest.c
- * looks each item up once per batch), so a user's events of one item are
- * also adjacent.
- */
+/* Groups a batch by user and by (user, category) alike */
 static int
 compare_by_user_category_item(const void *a, const void *b)
 {
@@ -117,6 +120,56 @@ compare_by_user_category_item(const void *a, const void *b)
 
 	return c != 0 ? c : compare_by_item(a, b);
 }
+
+/*
+ * The batch's sorts, with the comparison inlined where PostgreSQL has the
+ * template for it (14 on): three sorts of the batch through qsort's
+ * function pointers took a tenth of a bulk load.
+ */
+typedef void (*EventSorter) (IngestEvent **events, size_t n);
+
+#if RTREC_HAVE_SORT_TEMPLATE
+typedef IngestEvent *IngestEventPointer;	/* the template wants one word */
+
+#define ST_SORT sort_by_item
+#define ST_ELEMENT_TYPE IngestEventPointer
+#define ST_COMPARE(a, b) compare_by_item(a, b)
+#define ST_SCOPE static
+#define ST_DEFINE
+#include "lib/sort_template.h"
+
+#define ST_SORT sort_by_user_category_item
+#define ST_ELEMENT_TYPE IngestEventPointer
+#define ST_COMPARE(a, b) compare_by_user_category_item(a, b)
+#define ST_SCOPE static
+#define ST_DEFINE
+#include "lib/sort_template.h"
+
+#define ST_SORT sort_by_user_item
+#define ST_ELEMENT_TYPE IngestEventPointer
+#define ST_COMPARE(a, b) compare_by_user_item(a, b)
+#define ST_SCOPE static
+#define ST_DEFINE
+#include "lib/sort_template.h"
+#else
+static void
+sort_by_item(IngestEvent **events, size_t n)
+{
+	qsort(events, n, sizeof(IngestEvent *), compare_by_item);
+}
+
+static void
+sort_by_user_category_item(IngestEvent **events, size_t n)
+{
+	qsort(events, n, sizeof(IngestEvent *), compare_by_user_category_item);
+}
+
+static void
+sort_by_user_item(IngestEvent **events, size_t n)
+{
+	qsort(events, n, sizeof(IngestEvent *), compare_by_user_item);
+}
+#endif
 
 static bool
 event_is_later(const IngestEvent *a, const IngestEvent *b)
@@ -191,7 +244,7 @@ typedef struct StateColumnSpec
 typedef struct StateTableSpec
 {
 	const char *name;
-	EventComparator sort_by;	/* an order that keeps each group adjacent */
+	EventSorter sort;			/* into the primary key's order */
 	EventComparator group_by;	/* equal keys */
 	bool		needs_category;	/* only events whose item has a category */
 	bool		queues_pairs;	/* each group is a (user, item) pair to queue */
@@ -200,24 +253,26 @@ typedef struct StateTableSpec
 } StateTableSpec;
 
 /*
- * In the order the batch is written: the last three share one sort of the
- * batch (RtrecStateWriterApply sorts again only when sort_by changes).
+ * In the order the batch is written; user_state and user_category_state
+ * share one sort of the batch (RtrecStateWriterApply sorts again only when
+ * the sort changes).  Each sort leaves the table's groups in its primary
+ * key's order, which the key cursor walks forward.
  */
 static const StateTableSpec state_table_specs[] = {
-	{"item_state", compare_by_item, compare_by_item, false, false, 7,
+	{"item_state", sort_by_item, compare_by_item, false, false, 7,
 		{{"item_id", COL_ITEM}, {"slot", COL_SLOT}, {"n_events", COL_N_EVENTS},
 		 {"weight_sum", COL_WEIGHT_SUM}, {"trend_log2", COL_DECAY_LOG2},
 		 {"first_ts", COL_FIRST_TS}, {"last_ts", COL_LAST_TS}}},
-	{"user_state", compare_by_user_category_item, compare_by_user, false, false, 9,
+	{"user_state", sort_by_user_category_item, compare_by_user, false, false, 9,
 		{{"user_id", COL_USER}, {"slot", COL_SLOT}, {"n_events", COL_N_EVENTS},
 		 {"weight_sum", COL_WEIGHT_SUM}, {"first_ts", COL_FIRST_TS}, {"last_ts", COL_LAST_TS},
 		 {"last_event_id", COL_LAST_EVENT}, {"last_item_id", COL_LAST_ITEM},
 		 {"last_category_id", COL_LAST_CATEGORY}}},
-	{"user_category_state", compare_by_user_category_item, compare_by_user_category, true, false, 7,
+	{"user_category_state", sort_by_user_category_item, compare_by_user_category, true, false, 7,
 		{{"user_id", COL_USER}, {"category_id", COL_CATEGORY}, {"slot", COL_SLOT},
 		 {"n_events", COL_N_EVENTS}, {"weight_sum", COL_WEIGHT_SUM},
 		 {"affinity_log2", COL_DECAY_LOG2}, {"last_ts", COL_LAST_TS}}},
-	{"user_item_state", compare_by_user_category_item, compare_by_user_item, false, true, 8,
+	{"user_item_state", sort_by_user_item, compare_by_user_item, false, true, 8,
 		{{"user_id", COL_USER}, {"item_id", COL_ITEM}, {"slot", COL_SLOT},
 		 {"n_events", COL_N_EVENTS}, {"weight_sum", COL_WEIGHT_SUM},
 		 {"affinity_log2", COL_DECAY_LOG2}, {"first_ts", COL_FIRST_TS},
@@ -230,12 +285,16 @@ static const StateTableSpec state_table_specs[] = {
 static const char *const queue_columns[] = {"item_id", "user_id", "new_pair", "queued_at"};
 static const Oid queue_column_types[] = {INT8OID, INT8OID, BOOLOID, TIMESTAMPTZOID};
 
-/* A relation written through the executor's simple insert/update */
+/*
+ * A relation written through the executor's simple update, and
+ * bulk_insert.c for new rows
+ */
 typedef struct TargetRelation
 {
 	Relation	rel;
 	ResultRelInfo *rri;
-	TupleTableSlot *row;		/* the row to write */
+	TupleTableSlot *row;		/* the updated row to write */
+	RtrecBulkInserter *inserter;
 } TargetRelation;
 
 typedef struct StateTable
@@ -251,11 +310,11 @@ typedef struct StateTable
 	int			n_scan_keys;	/* n_keys, or n_keys - 1 to see every slot */
 
 	/*
-	 * A scan of pkey with the writer's dirty snapshot, begun and ended within
-	 * one batch: btree allocates some scan state lazily, in the batch's
-	 * memory context.
+	 * Looks the batch's keys up in pkey with the writer's dirty snapshot;
+	 * begun and ended within one batch: btree allocates some scan state
+	 * lazily, in the batch's memory context.
 	 */
-	IndexScanDesc scan;
+	RtrecKeyCursor *cursor;
 } StateTable;
 
 struct RtrecStateWriter
@@ -316,7 +375,7 @@ check_column_count(Relation rel, int n)
 }
 
 static void
-target_open(TargetRelation *target, const char *name)
+target_open(TargetRelation *target, const char *name, EState *estate)
 {
 	Oid			relid = get_relname_relid(name, get_namespace_oid(RTREC_SCHEMA, false));
 
@@ -327,11 +386,13 @@ target_open(TargetRelation *target, const char *name)
 	InitResultRelInfo(target->rri, target->rel, 0, NULL, 0);
 	ExecOpenIndices(target->rri, false);
 	target->row = table_slot_create(target->rel, NULL);
+	target->inserter = RtrecBulkInserterCreate(target->rri, estate);
 }
 
 static void
 target_close(TargetRelation *target)
 {
+	RtrecBulkInserterFree(target->inserter);
 	ExecDropSingleTupleTableSlot(target->row);
 	ExecCloseIndices(target->rri);
 	/* the lock stays until commit (worker.c relies on the queue's) */
@@ -367,7 +428,7 @@ static void
 state_table_open(RtrecStateWriter *w, StateTable *t, const StateTableSpec *spec)
 {
 	t->spec = spec;
-	target_open(&t->target, spec->name);
+	target_open(&t->target, spec->name, w->estate);
 	check_column_count(t->target.rel, spec->n_columns);
 	t->n_keys = 0;
 	t->last_ts_col = t->last_event_col = -1;
@@ -407,7 +468,7 @@ RtrecStateWriterOpen(void)
 	InitDirtySnapshot(w->dirty);
 	for (int i = 0; i < N_STATE_TABLES; i++)
 		state_table_open(w, &w->tables[i], &state_table_specs[i]);
-	target_open(&w->queue, "swing_queue");
+	target_open(&w->queue, "swing_queue", w->estate);
 	check_column_count(w->queue.rel, lengthof(queue_columns));
 	for (int c = 0; c < lengthof(queue_columns); c++)
 		check_column(w->queue.rel, c, queue_columns[c], queue_column_types[c]);
@@ -426,23 +487,23 @@ RtrecStateWriterClose(RtrecStateWriter *w)
 
 /* ---- writing one group ---- */
 
-static Datum
+static int64
 key_value(StateColumn role, const IngestGroup *g, int slot)
 {
 	switch (role)
 	{
 		case COL_USER:
-			return Int64GetDatum(g->key->user_id);
+			return g->key->user_id;
 		case COL_ITEM:
-			return Int64GetDatum(g->key->item_id);
+			return g->key->item_id;
 		case COL_CATEGORY:
-			return Int64GetDatum(g->key->category_id);
+			return g->key->category_id;
 		case COL_SLOT:
-			return Int32GetDatum(slot);
+			return slot;
 		default:
 			elog(ERROR, "state column %d is not a key", (int) role);
 	}
-	return (Datum) 0;			/* keep the compiler quiet */
+	return 0;					/* keep the compiler quiet */
 }
 
 /*
@@ -453,21 +514,16 @@ key_value(StateColumn role, const IngestGroup *g, int slot)
  * inserting; when the slot's own row is found that is left incomplete.
  */
 static bool
-find_slot_row(RtrecStateWriter *w, StateTable *t, const Datum *keys, bool *in_other_slot)
+find_slot_row(RtrecStateWriter *w, StateTable *t, const int64 *keys, bool *in_other_slot)
 {
-	ScanKeyData skeys[MAX_KEY_COLUMNS];
-
-	for (int k = 0; k < t->n_scan_keys; k++)
-		ScanKeyInit(&skeys[k], k + 1, BTEqualStrategyNumber,
-					t->spec->columns[k].role == COL_SLOT ? F_INT4EQ : F_INT8EQ, keys[k]);
 	for (;;)
 	{
 		TransactionId xwait = InvalidTransactionId;
 		bool		found = false;
 
 		*in_other_slot = false;
-		index_rescan(t->scan, skeys, t->n_scan_keys, NULL, 0);
-		while (index_getnext_slot(t->scan, ForwardScanDirection, t->found))
+		RtrecKeyCursorSeek(t->cursor, keys);
+		while (RtrecKeyCursorNext(t->cursor, t->found))
 		{
 			bool		isnull;
 
@@ -484,6 +540,7 @@ find_slot_row(RtrecStateWriter *w, StateTable *t, const Datum *keys, bool *in_ot
 		if (!found || !TransactionIdIsValid(xwait))
 			return found;
 		XactLockTableWait(xwait, t->target.rel, &t->found->tts_tid, XLTW_None);
+		RtrecKeyCursorForget(t->cursor);	/* look again */
 	}
 }
 
@@ -521,8 +578,10 @@ merge_group(const StateTable *t, const IngestGroup *g, int slot, TupleTableSlot 
 			case COL_USER:
 			case COL_ITEM:
 			case COL_CATEGORY:
+				values[c] = Int64GetDatum(key_value(role, g, slot));
+				break;
 			case COL_SLOT:
-				values[c] = key_value(role, g, slot);
+				values[c] = Int32GetDatum(slot);
 				break;
 			case COL_N_EVENTS:
 				values[c] = Int64GetDatum(g->n_events + (old ? DatumGetInt64(was) : 0));
@@ -565,46 +624,48 @@ merge_group(const StateTable *t, const IngestGroup *g, int slot, TupleTableSlot 
 }
 
 /*
- * Upserts the slot's row of group g.  Returns whether the key is new to
- * every slot (as far as find_slot_row can tell; see there).
+ * Upserts the slot's row of group g: an update at once, a new row with the
+ * batch's other new rows (RtrecBulkInserterFinish).  Returns whether the
+ * key is new to every slot (as far as find_slot_row can tell; see there).
  */
 static bool
 write_group(RtrecStateWriter *w, StateTable *t, const IngestGroup *g)
 {
-	Datum		keys[MAX_KEY_COLUMNS];
-	TupleTableSlot *row = t->target.row;
+	int64		keys[MAX_KEY_COLUMNS];
+	TupleTableSlot *row;
 	bool		found;
 	bool		in_other_slot;
 
 	for (int k = 0; k < t->n_keys; k++)
 		keys[k] = key_value(t->spec->columns[k].role, g, w->slot);
 	found = find_slot_row(w, t, keys, &in_other_slot);
-
+	if (!found)
+	{
+		row = RtrecBulkInserterSlot(t->target.inserter);
+		merge_group(t, g, w->slot, NULL, row->tts_values, row->tts_isnull);
+		RtrecBulkInserterStore(t->target.inserter);
+		return !in_other_slot;
+	}
+	row = t->target.row;
 	ExecClearTuple(row);
-	merge_group(t, g, w->slot, found ? t->found : NULL, row->tts_values, row->tts_isnull);
+	merge_group(t, g, w->slot, t->found, row->tts_values, row->tts_isnull);
 	ExecStoreVirtualTuple(row);
-	if (found)
-		RtrecSimpleRelationUpdate(t->target.rri, w->estate, t->found, row);
-	else
-		RtrecSimpleRelationInsert(t->target.rri, w->estate, row);
+	RtrecSimpleRelationUpdate(t->target.rri, w->estate, t->found, row);
 	ResetPerTupleExprContext(w->estate);
-	return !found && !in_other_slot;
+	return false;
 }
 
 static void
 queue_pair(RtrecStateWriter *w, const IngestGroup *g, bool new_pair)
 {
-	TupleTableSlot *row = w->queue.row;
+	TupleTableSlot *row = RtrecBulkInserterSlot(w->queue.inserter);
 
-	ExecClearTuple(row);
 	row->tts_values[0] = Int64GetDatum(g->key->item_id);
 	row->tts_values[1] = Int64GetDatum(g->key->user_id);
 	row->tts_values[2] = BoolGetDatum(new_pair);
 	row->tts_values[3] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());	/* now() */
 	memset(row->tts_isnull, false, sizeof(bool) * lengthof(queue_columns));
-	ExecStoreVirtualTuple(row);
-	RtrecSimpleRelationInsert(w->queue.rri, w->estate, row);
-	ResetPerTupleExprContext(w->estate);
+	RtrecBulkInserterStore(w->queue.inserter);
 }
 
 /*
@@ -617,7 +678,7 @@ RtrecStateWriterApply(RtrecStateWriter *w, IngestEvent **events, int n)
 	IngestGroup *groups = palloc(sizeof(IngestGroup) * n);
 	IngestEvent **with_category = palloc(sizeof(IngestEvent *) * n);
 	int			n_with_category = -1;	/* not yet taken from this order */
-	EventComparator sorted_by = NULL;
+	EventSorter sorted_by = NULL;
 
 	/*
 	 * A new command: rows written earlier in this transaction, even by this
@@ -633,10 +694,10 @@ RtrecStateWriterApply(RtrecStateWriter *w, IngestEvent **events, int n)
 		int			n_batch = n;
 		int			n_groups;
 
-		if (t->spec->sort_by != sorted_by)
+		if (t->spec->sort != sorted_by)
 		{
-			qsort(events, n, sizeof(IngestEvent *), t->spec->sort_by);
-			sorted_by = t->spec->sort_by;
+			t->spec->sort(events, n);
+			sorted_by = t->spec->sort;
 			n_with_category = -1;
 		}
 		if (t->spec->needs_category)
@@ -654,7 +715,7 @@ RtrecStateWriterApply(RtrecStateWriter *w, IngestEvent **events, int n)
 		}
 		n_groups = group_runs(batch, n_batch, t->spec->group_by, groups);
 
-		t->scan = index_beginscan(t->target.rel, t->pkey, &w->dirty, t->n_scan_keys, 0);
+		t->cursor = RtrecKeyCursorBegin(t->target.rel, t->pkey, &w->dirty, t->n_scan_keys);
 		for (int j = 0; j < n_groups; j++)
 		{
 			bool		is_new = write_group(w, t, &groups[j]);
@@ -662,8 +723,10 @@ RtrecStateWriterApply(RtrecStateWriter *w, IngestEvent **events, int n)
 			if (t->spec->queues_pairs)
 				queue_pair(w, &groups[j], is_new);
 		}
-		index_endscan(t->scan);
+		RtrecKeyCursorEnd(t->cursor);
+		RtrecBulkInserterFinish(t->target.inserter);
 	}
+	RtrecBulkInserterFinish(w->queue.inserter);
 	pfree(groups);
 	pfree(with_category);
 
