@@ -385,6 +385,61 @@ UPDATE rtrec.items SET category_id = 501 WHERE item_id = 50;
 INSERT INTO rtrec.events (user_id, item_id, event_type, ts) VALUES (50, 50, 'view', '2024-04-01 00:00:10+00');
 SELECT * FROM user50;
 
+--
+-- 13. the batch writer's two shortcuts (bulk_insert.c, key_cursor.c):
+--     a batch's new rows and their index entries, checked by amcheck
+--     against the heap (every row indexed, every index in order); keys
+--     looked up by one forward scan whether they are dense, sparse, behind
+--     a user's hundreds of items or new between existing ones; and a
+--     state table with an index the writer cannot handle itself
+--
+CREATE EXTENSION amcheck;
+CREATE FUNCTION pg_temp.check_state_indexes() RETURNS TABLE (indexes bigint, checked bigint)
+LANGUAGE sql AS $$
+SELECT count(*), count(bt_index_check(i.indexrelid, true))
+  FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid
+ WHERE c.relnamespace = 'rtrec'::regnamespace
+   AND c.relname IN ('user_state', 'item_state', 'user_category_state', 'user_item_state')
+$$;
+TRUNCATE rtrec.events;
+INSERT INTO rtrec.items (item_id, category_id) SELECT i, 600 + i % 7 FROM generate_series(1000, 1999) i;
+-- dense: 20000 users over 1000 items in one statement
+INSERT INTO rtrec.events (user_id, item_id, event_type, ts)
+SELECT g, 1000 + (g * 7919) % 1000, 'view', '2024-06-01 00:00:00+00'::timestamptz + g * interval '1 second'
+  FROM generate_series(1, 20000) g;
+SELECT * FROM pg_temp.check_state_indexes();
+-- sparse: every 97th of those users again, and new users between them
+INSERT INTO rtrec.events (user_id, item_id, event_type, ts)
+SELECT u, 1000 + (u * 31) % 1000, 'click', '2024-06-02 00:00:00+00'::timestamptz + u * interval '1 second'
+  FROM generate_series(1, 20000, 97) g, LATERAL (VALUES (g), (g + 20000), (g * 3 + 100000)) v(u);
+-- user 7: 900 items, then single events on some of them in random order
+INSERT INTO rtrec.events (user_id, item_id, event_type, ts)
+SELECT 7, i, 'view', '2024-06-03 00:00:00+00'::timestamptz + i * interval '1 second'
+  FROM generate_series(1000, 1899) i;
+INSERT INTO rtrec.events (user_id, item_id, event_type, ts) VALUES (7, 1700, 'cart', '2024-06-04 00:00:00+00');
+INSERT INTO rtrec.events (user_id, item_id, event_type, ts) VALUES (7, 1003, 'cart', '2024-06-04 00:00:01+00');
+INSERT INTO rtrec.events (user_id, item_id, event_type, ts)
+VALUES (7, 1899, 'like', '2024-06-04 00:00:02+00'), (7, 1950, 'view', '2024-06-04 00:00:03+00'),
+       (7, 1001, 'like', '2024-06-04 00:00:04+00');
+SELECT n_events, count_items.n AS items FROM rtrec.user_features,
+       LATERAL (SELECT count(*) AS n FROM rtrec.user_items WHERE user_id = 7) count_items
+ WHERE user_id = 7;
+SELECT * FROM pg_temp.check_state_indexes();
+SELECT * FROM rtrec_verify();
+-- an index with an expression and a predicate: such a table gets the
+-- executor's per-row insert; the index must hold every new row it covers
+CREATE INDEX user_item_state_test_idx ON rtrec.user_item_state ((item_id % 10)) WHERE n_events > 0;
+INSERT INTO rtrec.events (user_id, item_id, event_type, ts)
+SELECT 200000 + g, 1000 + g % 50, 'view', '2024-06-05 00:00:00+00' FROM generate_series(1, 3000) g;
+SELECT * FROM pg_temp.check_state_indexes();
+SET enable_seqscan = off;
+SELECT count(*) AS through_test_index FROM rtrec.user_item_state WHERE item_id % 10 = 3 AND n_events > 0;
+RESET enable_seqscan;
+SELECT count(*) AS rows_with_3 FROM rtrec.user_item_state WHERE (item_id % 10) + 0 = 3;
+DROP INDEX rtrec.user_item_state_test_idx;
+SELECT * FROM rtrec_verify();
+DROP EXTENSION amcheck;
+
 -- leave nothing behind
 TRUNCATE rtrec.events RESTART IDENTITY;
 DELETE FROM rtrec.items;

@@ -40,7 +40,10 @@ SELECT j, c * 100 + s * 5 + 1 + (j + o) % 5, 'view',
        '2024-01-01'::timestamptz + (j * 20 + 10 + o) * interval '1 minute'
   FROM generate_series(0, 119, 2) j, generate_series(0, 2) o,
        LATERAL (SELECT 1 + (j + 1) % 3 AS c, (j / 3) % 4 AS s) x;
-SELECT rtrec_swing_refresh() > 0 AS lists_refreshed;
+-- the refresh worker may drain the queue first: then this call finds it
+-- empty, but either way every list is written when it returns
+SELECT rtrec_swing_refresh() >= 0 AS refreshed;
+SELECT count(DISTINCT item_id) > 0 AS lists_written FROM rtrec.swing_neighbors;
 
 -- what the replay must leave as it found it
 CREATE TEMP TABLE state_before AS

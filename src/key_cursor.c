@@ -10,9 +10,12 @@
  * a batch come sorted, so the cursor keeps one scan open from the first
  * key on and walks forward over the index entries between one key and the
  * next, reading their columns from the index tuples (no heap access).  It
- * searches the index again only when the next key is more than WALK_LIMIT
- * entries ahead or behind: a sparse batch over a big index costs what one
- * descent per key costs, a dense one much less, and an empty index nothing.
+ * searches the index again -- for the first entry >= the key, a row
+ * comparison, so one descent lands on the key itself -- when the next key
+ * is behind, or more than a few entries ahead: up to WALK_LIMIT, fewer
+ * after walks that did not reach their key.  A sparse batch over a big
+ * index then costs about what one descent per key costs, a dense one much
+ * less, and an empty index nothing.
  *
  * Key columns are int8 or int4 (rtrec's state keys), compared as int64.
  * The heap row of an entry equal to the key is fetched with the scan's
@@ -36,14 +39,17 @@
 
 #include "key_cursor.h"
 
-/* entries walked over before searching the index again instead */
-#define WALK_LIMIT 32
+/* most entries walked over before searching the index again instead */
+#define WALK_LIMIT 16
 
 struct RtrecKeyCursor
 {
 	IndexScanDesc scan;
 	int			n_keys;			/* leading index columns compared */
 	bool		int4_column[RTREC_KEY_CURSOR_MAX_KEYS];
+	ScanKeyData row_key;		/* ROW(columns) >= ROW(key): a row header */
+	ScanKeyData row_members[RTREC_KEY_CURSOR_MAX_KEYS];
+	int			walk_limit;		/* entries to walk before searching */
 	bool		started;		/* the scan has been positioned */
 	bool		at_end;			/* no entries after the current one */
 	bool		have_entry;		/* an entry is read but not yet passed */
@@ -72,6 +78,7 @@ RtrecKeyCursorBegin(Relation heap, Relation index, Snapshot snapshot, int n_keys
 		c->int4_column[k] = type == INT4OID;
 	}
 	c->n_keys = n_keys;
+	c->walk_limit = WALK_LIMIT;
 	c->scan = index_beginscan(heap, index, snapshot, 1, 0);
 	c->scan->xs_want_itup = true;	/* entries' columns, without the heap */
 	return c;
@@ -121,16 +128,28 @@ read_entry(RtrecKeyCursor *c)
 	return true;
 }
 
-/* Searches the index for the first entry whose first column is >= key's */
+/*
+ * Searches the index for the first entry >= key, comparing the key columns
+ * as a row (lexicographically), as the executor does for ROW(a, b) >= ROW(x,
+ * y): the members carry btree's three-way comparison functions.
+ */
 static void
 search(RtrecKeyCursor *c)
 {
-	ScanKeyData skey;
-
-	ScanKeyInit(&skey, 1, BTGreaterEqualStrategyNumber,
-				c->int4_column[0] ? F_INT4GE : F_INT8GE,
-				c->int4_column[0] ? Int32GetDatum((int32) c->key[0]) : Int64GetDatum(c->key[0]));
-	index_rescan(c->scan, &skey, 1, NULL, 0);
+	for (int k = 0; k < c->n_keys; k++)
+		ScanKeyEntryInitialize(&c->row_members[k],
+							   SK_ROW_MEMBER | (k == c->n_keys - 1 ? SK_ROW_END : 0),
+							   k + 1, BTGreaterEqualStrategyNumber,
+							   c->int4_column[k] ? INT4OID : INT8OID, InvalidOid,
+							   c->int4_column[k] ? F_BTINT4CMP : F_BTINT8CMP,
+							   c->int4_column[k] ? Int32GetDatum((int32) c->key[k])
+							   : Int64GetDatum(c->key[k]));
+	MemSet(&c->row_key, 0, sizeof(ScanKeyData));
+	c->row_key.sk_flags = SK_ROW_HEADER;
+	c->row_key.sk_attno = 1;
+	c->row_key.sk_strategy = BTGreaterEqualStrategyNumber;
+	c->row_key.sk_argument = PointerGetDatum(c->row_members);
+	index_rescan(c->scan, &c->row_key, 1, NULL, 0);
 	c->started = true;
 	c->at_end = false;
 	c->have_entry = false;
@@ -169,11 +188,15 @@ RtrecKeyCursorSeek(RtrecKeyCursor *c, const int64 *key)
 		if (cmp >= 0)
 		{
 			c->matches = cmp == 0;
+			if (!searched)
+				c->walk_limit = Min(c->walk_limit * 2, WALK_LIMIT);
 			return;
 		}
 		c->have_entry = false;	/* before the key: pass it */
-		if (!searched && ++walked > WALK_LIMIT)
+		if (!searched && ++walked > c->walk_limit)
 		{
+			/* too far: search, and walk less far next time */
+			c->walk_limit = Max(c->walk_limit / 2, 1);
 			search(c);
 			searched = true;
 		}
