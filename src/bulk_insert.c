@@ -217,7 +217,11 @@ flush_rows(RtrecBulkInserter *b)
 
 	if (b->n_buffered == 0)
 		return;
-	table_multi_insert(rel, b->slots, b->n_buffered, b->estate->es_output_cid, 0, NULL);
+	/* one row (a single-row INSERT): the plain insert costs less */
+	if (b->n_buffered == 1)
+		table_tuple_insert(rel, b->slots[0], b->estate->es_output_cid, 0, NULL);
+	else
+		table_multi_insert(rel, b->slots, b->n_buffered, b->estate->es_output_cid, 0, NULL);
 	for (int r = 0; r < b->n_buffered; r++)
 	{
 		TupleTableSlot *slot = b->slots[r];

@@ -406,9 +406,11 @@ resolve_items(ItemCatalog *cat, IngestEvent *events, int n_events,
 	int64	   *missing = palloc(sizeof(int64) * Max(1, n_all));
 	int			n_items = 0;
 	int			n_missing = 0;
-	RtrecKeyCursor *cursor = RtrecKeyCursorBegin(cat->rel, cat->pkey, GetActiveSnapshot(), 1);
+	RtrecKeyCursor *cursor;
 
 	sort_item_ids(all_items, n_all);
+	cursor = RtrecKeyCursorBegin(cat->rel, cat->pkey, GetActiveSnapshot(), 1,
+								 n_all > 1 ? &all_items[n_all - 1] : NULL);
 	for (int i = 0; i < n_all; i++)
 	{
 		BatchItem  *it;

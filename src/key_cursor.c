@@ -1,25 +1,29 @@
 /*-------------------------------------------------------------------------
  *
  * key_cursor.c
- *	  Looks up an ascending run of keys in a btree index in one forward
- *	  pass, as a merge join would.
+ *	  Looks up an ascending run of keys in a btree index, in one forward
+ *	  pass when they are dense, as a merge join would.
  *
  * A batch looks up each of its keys in a state table's primary key.  One
  * index descent per key costs a root-to-leaf search even when the key is
  * absent -- always, when a bulk load starts from empty state.  The keys of
- * a batch come sorted, so the cursor keeps one scan open from the first
- * key on and walks forward over the index entries between one key and the
- * next, reading their columns from the index tuples (no heap access).  It
- * searches the index again -- for the first entry >= the key, a row
- * comparison, so one descent lands on the key itself -- when the next key
- * is behind, or more than a few entries ahead: up to WALK_LIMIT, fewer
- * after walks that did not reach their key.  A sparse batch over a big
- * index then costs about what one descent per key costs, a dense one much
- * less, and an empty index nothing.
+ * a batch come sorted, so the cursor can keep one scan open from the first
+ * key to the batch's last and walk forward over the index entries between
+ * one key and the next, reading their columns from the index tuples (no
+ * heap access).  It searches the index again when the next key is behind,
+ * or more than a few entries ahead: up to WALK_LIMIT, halved after each
+ * walk that did not reach its key and doubled after each that did.
+ *
+ * Such a scan reads each leaf page it lands on to the end (or to the last
+ * key), which is wasted when the keys are sparse.  So a cursor whose walks
+ * keep failing, or that has one key only (a single-row INSERT), looks keys
+ * up the classic way instead: one equality scan per key, which reads only
+ * that key's entries.  A batch therefore costs at most about one descent
+ * per key, and a dense one much less; an empty index costs nothing.
  *
  * Key columns are int8 or int4 (rtrec's state keys), compared as int64.
  * The heap row of an entry equal to the key is fetched with the scan's
- * snapshot, like index_getnext_slot does.  Entries inserted after the scan
+ * snapshot, as index_getnext_slot does.  Entries inserted after the scan
  * read their page may be missed: callers look up keys that only they
  * insert (their own slot's rows), and take "not seen" for the others to
  * mean "maybe new", which is safe (state_write.c).
@@ -42,29 +46,48 @@
 /* most entries walked over before searching the index again instead */
 #define WALK_LIMIT 16
 
+#define MAX_KEYS RTREC_KEY_CURSOR_MAX_KEYS
+
 struct RtrecKeyCursor
 {
-	IndexScanDesc scan;
+	Relation	heap;
+	Relation	index;
+	Snapshot	snapshot;
 	int			n_keys;			/* leading index columns compared */
-	bool		int4_column[RTREC_KEY_CURSOR_MAX_KEYS];
-	ScanKeyData row_key;		/* ROW(columns) >= ROW(key): a row header */
-	ScanKeyData row_members[RTREC_KEY_CURSOR_MAX_KEYS];
-	int			walk_limit;		/* entries to walk before searching */
-	bool		started;		/* the scan has been positioned */
+	bool		int4_column[MAX_KEYS];
+
+	/* walking: ROW(columns) >= ROW(key) AND ROW(columns) <= ROW(last) */
+	IndexScanDesc walk_scan;
+	ScanKeyData walk_keys[2];	/* two row headers */
+	ScanKeyData from_members[MAX_KEYS];
+	ScanKeyData to_members[MAX_KEYS];
+	int64		last[MAX_KEYS];
+	int			walk_limit;		/* entries to walk before searching; 0: never */
+
+	/* searching only: columns = key */
+	IndexScanDesc exact_scan;
+	ScanKeyData exact_keys[MAX_KEYS];
+
+	IndexScanDesc scan;			/* the one positioned, NULL before any */
 	bool		at_end;			/* no entries after the current one */
 	bool		have_entry;		/* an entry is read but not yet passed */
-	int64		entry[RTREC_KEY_CURSOR_MAX_KEYS];	/* its key columns */
-	int64		key[RTREC_KEY_CURSOR_MAX_KEYS];	/* the key sought last */
+	int64		entry[MAX_KEYS];	/* its key columns */
+	int64		key[MAX_KEYS];	/* the key sought last */
 	bool		matches;		/* the current entry equals key */
 };
 
+/*
+ * last: the greatest key the cursor will be asked for, or NULL to look up
+ * each key by itself (one key, or too few to walk between).
+ */
 RtrecKeyCursor *
-RtrecKeyCursorBegin(Relation heap, Relation index, Snapshot snapshot, int n_keys)
+RtrecKeyCursorBegin(Relation heap, Relation index, Snapshot snapshot, int n_keys,
+					const int64 *last)
 {
 	RtrecKeyCursor *c = palloc0(sizeof(RtrecKeyCursor));
 	TupleDesc	desc = RelationGetDescr(index);
 
-	if (n_keys < 1 || n_keys > RTREC_KEY_CURSOR_MAX_KEYS ||
+	if (n_keys < 1 || n_keys > MAX_KEYS ||
 		n_keys > IndexRelationGetNumberOfKeyAttributes(index))
 		elog(ERROR, "key cursor on %d columns of index \"%s\"",
 			 n_keys, RelationGetRelationName(index));
@@ -77,17 +100,25 @@ RtrecKeyCursorBegin(Relation heap, Relation index, Snapshot snapshot, int n_keys
 				 k + 1, RelationGetRelationName(index));
 		c->int4_column[k] = type == INT4OID;
 	}
+	c->heap = heap;
+	c->index = index;
+	c->snapshot = snapshot;
 	c->n_keys = n_keys;
-	c->walk_limit = WALK_LIMIT;
-	c->scan = index_beginscan(heap, index, snapshot, 1, 0);
-	c->scan->xs_want_itup = true;	/* entries' columns, without the heap */
+	if (last != NULL)
+	{
+		memcpy(c->last, last, sizeof(int64) * n_keys);
+		c->walk_limit = WALK_LIMIT;
+	}
 	return c;
 }
 
 void
 RtrecKeyCursorEnd(RtrecKeyCursor *c)
 {
-	index_endscan(c->scan);
+	if (c->walk_scan != NULL)
+		index_endscan(c->walk_scan);
+	if (c->exact_scan != NULL)
+		index_endscan(c->exact_scan);
 	pfree(c);
 }
 
@@ -103,6 +134,12 @@ compare_keys(const RtrecKeyCursor *c, const int64 *a, const int64 *b)
 	return 0;
 }
 
+static Datum
+key_datum(const RtrecKeyCursor *c, int k, int64 value)
+{
+	return c->int4_column[k] ? Int32GetDatum((int32) value) : Int64GetDatum(value);
+}
+
 /* Reads the next index entry's key columns; false at the end */
 static bool
 read_entry(RtrecKeyCursor *c)
@@ -115,50 +152,88 @@ read_entry(RtrecKeyCursor *c)
 		c->have_entry = false;
 		return false;
 	}
+	c->have_entry = true;
+	if (scan == c->exact_scan)
+	{
+		/* it returns the key's entries only */
+		memcpy(c->entry, c->key, sizeof(int64) * c->n_keys);
+		return true;
+	}
 	for (int k = 0; k < c->n_keys; k++)
 	{
 		bool		isnull;
 		Datum		d = index_getattr(scan->xs_itup, k + 1, scan->xs_itupdesc, &isnull);
 
 		if (isnull)
-			elog(ERROR, "NULL key in index \"%s\"", RelationGetRelationName(scan->indexRelation));
+			elog(ERROR, "NULL key in index \"%s\"", RelationGetRelationName(c->index));
 		c->entry[k] = c->int4_column[k] ? (int64) DatumGetInt32(d) : DatumGetInt64(d);
 	}
-	c->have_entry = true;
 	return true;
 }
 
+/* want_entries: the entries' columns, read without the heap */
+static IndexScanDesc
+begin_scan(RtrecKeyCursor *c, int n_scan_keys, bool want_entries)
+{
+	IndexScanDesc scan = index_beginscan(c->heap, c->index, c->snapshot, n_scan_keys, 0);
+
+	scan->xs_want_itup = want_entries;
+	return scan;
+}
+
 /*
- * Searches the index for the first entry >= key, comparing the key columns
- * as a row (lexicographically), as the executor does for ROW(a, b) >= ROW(x,
- * y): the members carry btree's three-way comparison functions.
+ * Fills a row comparison ROW(columns) <op> ROW(values), as the executor
+ * builds one for ROW(a, b) >= ROW(x, y): the members carry btree's
+ * three-way comparison functions.
  */
+static void
+row_compare(RtrecKeyCursor *c, ScanKey header, ScanKey members, StrategyNumber op,
+			const int64 *values)
+{
+	for (int k = 0; k < c->n_keys; k++)
+		ScanKeyEntryInitialize(&members[k],
+							   SK_ROW_MEMBER | (k == c->n_keys - 1 ? SK_ROW_END : 0),
+							   k + 1, op, c->int4_column[k] ? INT4OID : INT8OID, InvalidOid,
+							   c->int4_column[k] ? F_BTINT4CMP : F_BTINT8CMP,
+							   key_datum(c, k, values[k]));
+	MemSet(header, 0, sizeof(ScanKeyData));
+	header->sk_flags = SK_ROW_HEADER;
+	header->sk_attno = 1;
+	header->sk_strategy = op;
+	header->sk_argument = PointerGetDatum(members);
+}
+
+/* Positions a scan on the first entry >= the key sought */
 static void
 search(RtrecKeyCursor *c)
 {
-	for (int k = 0; k < c->n_keys; k++)
-		ScanKeyEntryInitialize(&c->row_members[k],
-							   SK_ROW_MEMBER | (k == c->n_keys - 1 ? SK_ROW_END : 0),
-							   k + 1, BTGreaterEqualStrategyNumber,
-							   c->int4_column[k] ? INT4OID : INT8OID, InvalidOid,
-							   c->int4_column[k] ? F_BTINT4CMP : F_BTINT8CMP,
-							   c->int4_column[k] ? Int32GetDatum((int32) c->key[k])
-							   : Int64GetDatum(c->key[k]));
-	MemSet(&c->row_key, 0, sizeof(ScanKeyData));
-	c->row_key.sk_flags = SK_ROW_HEADER;
-	c->row_key.sk_attno = 1;
-	c->row_key.sk_strategy = BTGreaterEqualStrategyNumber;
-	c->row_key.sk_argument = PointerGetDatum(c->row_members);
-	index_rescan(c->scan, &c->row_key, 1, NULL, 0);
-	c->started = true;
+	if (c->walk_limit > 0)
+	{
+		if (c->walk_scan == NULL)
+			c->walk_scan = begin_scan(c, 2, true);
+		row_compare(c, &c->walk_keys[0], c->from_members, BTGreaterEqualStrategyNumber, c->key);
+		row_compare(c, &c->walk_keys[1], c->to_members, BTLessEqualStrategyNumber, c->last);
+		index_rescan(c->walk_scan, c->walk_keys, 2, NULL, 0);
+		c->scan = c->walk_scan;
+	}
+	else
+	{
+		if (c->exact_scan == NULL)
+			c->exact_scan = begin_scan(c, c->n_keys, false);
+		for (int k = 0; k < c->n_keys; k++)
+			ScanKeyInit(&c->exact_keys[k], k + 1, BTEqualStrategyNumber,
+						c->int4_column[k] ? F_INT4EQ : F_INT8EQ, key_datum(c, k, c->key[k]));
+		index_rescan(c->exact_scan, c->exact_keys, c->n_keys, NULL, 0);
+		c->scan = c->exact_scan;
+	}
 	c->at_end = false;
 	c->have_entry = false;
 }
 
 /*
- * Positions the cursor on key (n_keys values), the next call's key if it
- * is not smaller than this one's.  RtrecKeyCursorNext then returns the rows
- * of the entries equal to it.
+ * Positions the cursor on key (n_keys values).  RtrecKeyCursorNext then
+ * returns the rows of the entries equal to it.  Keys sought in ascending
+ * order are the cheap case.
  */
 void
 RtrecKeyCursorSeek(RtrecKeyCursor *c, const int64 *key)
@@ -166,7 +241,11 @@ RtrecKeyCursorSeek(RtrecKeyCursor *c, const int64 *key)
 	bool		searched = false;
 	int			walked = 0;
 
-	if (!c->started || compare_keys(c, key, c->key) < 0)
+	/* past the last key announced: look keys up one by one from now on */
+	if (c->walk_limit > 0 && compare_keys(c, key, c->last) > 0)
+		c->walk_limit = 0;
+	/* a walk never goes back, nor on from a scan that stops at its key */
+	if (c->scan == NULL || c->walk_limit == 0 || compare_keys(c, key, c->key) < 0)
 	{
 		memcpy(c->key, key, sizeof(int64) * c->n_keys);
 		search(c);
@@ -195,8 +274,8 @@ RtrecKeyCursorSeek(RtrecKeyCursor *c, const int64 *key)
 		c->have_entry = false;	/* before the key: pass it */
 		if (!searched && ++walked > c->walk_limit)
 		{
-			/* too far: search, and walk less far next time */
-			c->walk_limit = Max(c->walk_limit / 2, 1);
+			/* too far: search, and walk less far next time, or never */
+			c->walk_limit /= 2;
 			search(c);
 			searched = true;
 		}
@@ -236,5 +315,5 @@ RtrecKeyCursorNext(RtrecKeyCursor *c, TupleTableSlot *slot)
 void
 RtrecKeyCursorForget(RtrecKeyCursor *c)
 {
-	c->started = false;
+	c->scan = NULL;
 }

@@ -18,7 +18,8 @@
 typedef struct RtrecKeyCursor RtrecKeyCursor;
 
 extern RtrecKeyCursor *RtrecKeyCursorBegin(Relation heap, Relation index,
-										   Snapshot snapshot, int n_keys);
+										   Snapshot snapshot, int n_keys,
+										   const int64 *last);
 extern void RtrecKeyCursorSeek(RtrecKeyCursor *c, const int64 *key);
 extern bool RtrecKeyCursorNext(RtrecKeyCursor *c, TupleTableSlot *slot);
 extern void RtrecKeyCursorForget(RtrecKeyCursor *c);

@@ -693,6 +693,7 @@ RtrecStateWriterApply(RtrecStateWriter *w, IngestEvent **events, int n)
 		IngestEvent **batch = events;
 		int			n_batch = n;
 		int			n_groups;
+		int64		last_key[MAX_KEY_COLUMNS];	/* of the last group */
 
 		if (t->spec->sort != sorted_by)
 		{
@@ -715,7 +716,13 @@ RtrecStateWriterApply(RtrecStateWriter *w, IngestEvent **events, int n)
 		}
 		n_groups = group_runs(batch, n_batch, t->spec->group_by, groups);
 
-		t->cursor = RtrecKeyCursorBegin(t->target.rel, t->pkey, &w->dirty, t->n_scan_keys);
+		if (n_groups > 1)
+		{
+			for (int k = 0; k < t->n_scan_keys; k++)
+				last_key[k] = key_value(t->spec->columns[k].role, &groups[n_groups - 1], w->slot);
+		}
+		t->cursor = RtrecKeyCursorBegin(t->target.rel, t->pkey, &w->dirty, t->n_scan_keys,
+										n_groups > 1 ? last_key : NULL);
 		for (int j = 0; j < n_groups; j++)
 		{
 			bool		is_new = write_group(w, t, &groups[j]);
