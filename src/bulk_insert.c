@@ -2,8 +2,8 @@
  *
  * bulk_insert.c
  *	  Inserts the new rows of a batch into one table the way COPY does:
- *	  heap pages filled by multi-insert, and each non-unique index written
- *	  at the end of the batch, in its own key order.
+ *	  heap pages filled by multi-insert, and the non-unique indexes on
+ *	  integer columns written at the end of the batch, in their own order.
  *
  * A batch of events makes up to one new row per key in each state table.
  * A heap_insert per row costs a buffer lookup and a WAL record per row;
@@ -18,10 +18,11 @@
  * our uncommitted rows through that index in the meantime: the batch's own
  * lookups use the primary key.
  *
- * Only plain indexes on integer and timestamp columns (rtrec's own) are
- * written here.  A table with any other kind of index, or with row
- * triggers or generated columns (someone altered it), gets the executor's
- * per-row insert, which handles everything.
+ * Indexes on plain columns are written here; those on NOT NULL integer and
+ * timestamp columns (rtrec's own) can be sorted.  A table with any other
+ * kind of index (expressions, a predicate, exclusion, a deferred unique
+ * check), or with row triggers or generated columns (someone altered it),
+ * gets the executor's per-row insert, which handles everything.
  *
  *-------------------------------------------------------------------------
  */
@@ -74,7 +75,8 @@ struct RtrecBulkInserter
 	TupleTableSlot *slots[BULK_ROWS];
 	int			n_slots;		/* created so far */
 	int			n_buffered;		/* filled, not yet in the heap */
-	bool	   *written_at_once;	/* per index: unique, written per row */
+	bool	   *written_at_once;	/* per index: written row by row at each
+									 * flush (unique, or not sortable) */
 	SortedIndex *sorted;
 	int			n_sorted;
 };
@@ -103,7 +105,6 @@ plain_index(Relation heap, Relation index, IndexInfo *info, bool *sortable)
 	for (int k = 0; k < info->ii_NumIndexAttrs; k++)
 	{
 		AttrNumber	attnum = info->ii_IndexAttrNumbers[k];
-
 		Form_pg_attribute att;
 
 		if (attnum <= 0)
