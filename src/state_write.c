@@ -7,10 +7,11 @@
  * Every state table is keyed by (key..., slot), and only the backend that
  * owns a slot writes its rows (RtrecWriterSlot(), see ingest.c).  So an
  * upsert needs neither speculative insertion nor a plan: we group the batch
- * by key, look each key up in the primary key with a dirty snapshot, and
- * update the row found or insert a new one with the executor's simple
- * insert and update routines (constraints, index entries, HOT), as logical
- * replication's apply worker does.  Starting one five-way INSERT ... ON
+ * by key, look the keys up in the primary key with a dirty snapshot, in
+ * key order (key_cursor.c), and update the row found with the executor's
+ * simple update (constraints, index entries, HOT), as logical replication's
+ * apply worker does, or add a new row to the batch's new rows, which
+ * bulk_insert.c writes as COPY would.  Starting one five-way INSERT ... ON
  * CONFLICT statement per batch cost more than the writes themselves for
  * single-row INSERTs, and its per-row speculative insertion dominated COPY.
  *
