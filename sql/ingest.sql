@@ -270,7 +270,7 @@ SELECT * FROM rtrec_verify();
 --
 -- 10. a batch larger than one ingest chunk with keys spread over the whole
 --     batch; a chunk holds as many events as maintenance_work_mem does at
---     256 bytes each, and at least 65536: with 1MB, 65536
+--     320 bytes each, and at least 65536: with 1MB, 65536
 --
 SET maintenance_work_mem = '1MB';
 TRUNCATE rtrec.events;
@@ -315,7 +315,7 @@ SELECT count(*) AS queued, count(*) FILTER (WHERE new_pair) AS new_pairs,
   FROM rtrec.swing_queue WHERE queued_at = now();
 COMMIT;
 SELECT * FROM rtrec_verify();
--- with the default 64MB, the same statement is one chunk of up to 262144
+-- with the default 64MB, the same statement is one chunk of up to 209715
 -- events: one queue row per pair, and a row of each key written once
 RESET maintenance_work_mem;
 BEGIN;
