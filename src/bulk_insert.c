@@ -72,8 +72,9 @@ struct RtrecBulkInserter
 	MemoryContext context;		/* the inserter's; outlives every batch */
 	bool		per_row;		/* only the executor's insert will do */
 	bool		check_constraints;
-	TupleTableSlot *slots[BULK_ROWS];
+	TupleTableSlot **slots;		/* up to BULK_ROWS, created as needed */
 	int			n_slots;		/* created so far */
+	int			max_slots;		/* room in slots[] */
 	int			n_buffered;		/* filled, not yet in the heap */
 	bool	   *written_at_once;	/* per index: written row by row at each
 									 * flush (unique, or not sortable) */
@@ -171,6 +172,14 @@ RtrecBulkInserterSlot(RtrecBulkInserter *b)
 	{
 		MemoryContext old = MemoryContextSwitchTo(b->context);
 
+		/* a single-row INSERT needs one: grow as rows come */
+		if (b->n_slots == b->max_slots)
+		{
+			b->max_slots = Min(Max(8, b->max_slots * 4), BULK_ROWS);
+			b->slots = b->slots == NULL
+				? palloc(sizeof(TupleTableSlot *) * b->max_slots)
+				: repalloc(b->slots, sizeof(TupleTableSlot *) * b->max_slots);
+		}
 		b->slots[b->n_slots++] = table_slot_create(b->rri->ri_RelationDesc, NULL);
 		MemoryContextSwitchTo(old);
 	}
@@ -218,11 +227,7 @@ flush_rows(RtrecBulkInserter *b)
 
 	if (b->n_buffered == 0)
 		return;
-	/* one row (a single-row INSERT): the plain insert costs less */
-	if (b->n_buffered == 1)
-		table_tuple_insert(rel, b->slots[0], b->estate->es_output_cid, 0, NULL);
-	else
-		table_multi_insert(rel, b->slots, b->n_buffered, b->estate->es_output_cid, 0, NULL);
+	table_multi_insert(rel, b->slots, b->n_buffered, b->estate->es_output_cid, 0, NULL);
 	for (int r = 0; r < b->n_buffered; r++)
 	{
 		TupleTableSlot *slot = b->slots[r];
@@ -278,8 +283,10 @@ compare_entries(const void *a, const void *b, void *arg)
 
 	for (int k = 0; k < n_columns; k++)
 	{
-		if (x->values[k] != y->values[k])
-			return x->values[k] < y->values[k] ? -1 : 1;
+		int			c = RtrecCompareInt64Values(x->values[k], y->values[k]);
+
+		if (c != 0)
+			return c;
 	}
 	return ItemPointerCompare((ItemPointer) &x->tid, (ItemPointer) &y->tid);
 }
@@ -320,6 +327,8 @@ RtrecBulkInserterFree(RtrecBulkInserter *b)
 {
 	for (int i = 0; i < b->n_slots; i++)
 		ExecDropSingleTupleTableSlot(b->slots[i]);
+	if (b->slots != NULL)
+		pfree(b->slots);
 	for (int s = 0; s < b->n_sorted; s++)
 		if (b->sorted[s].entries != NULL)
 			pfree(b->sorted[s].entries);

@@ -384,7 +384,7 @@ find_batch_item(const BatchItem *items, int n_items, int64 item_id)
 #if RTREC_HAVE_SORT_TEMPLATE
 #define ST_SORT sort_item_ids
 #define ST_ELEMENT_TYPE int64
-#define ST_COMPARE(a, b) ((*(a) > *(b)) - (*(a) < *(b)))
+#define ST_COMPARE(a, b) RtrecCompareInt64Values(*(a), *(b))
 #define ST_SCOPE static
 #define ST_DEFINE
 #include "lib/sort_template.h"

@@ -42,6 +42,7 @@
 #include "utils/rel.h"
 
 #include "key_cursor.h"
+#include "rtrec.h"
 
 /* most entries walked over before searching the index again instead */
 #define WALK_LIMIT 16
@@ -128,8 +129,10 @@ compare_keys(const RtrecKeyCursor *c, const int64 *a, const int64 *b)
 {
 	for (int k = 0; k < c->n_keys; k++)
 	{
-		if (a[k] != b[k])
-			return a[k] < b[k] ? -1 : 1;
+		int			c = RtrecCompareInt64Values(a[k], b[k]);
+
+		if (c != 0)
+			return c;
 	}
 	return 0;
 }

@@ -76,6 +76,13 @@ extern bool RtrecLookupEventWeight(const char *event_type, double *weight);
 extern SPIPlanPtr RtrecPrepareKept(const char *sql, int nargs, Oid *argtypes);
 extern Datum RtrecInt8Array(const int64 *values, int n);
 extern int	RtrecCompareInt64(const void *a, const void *b);
+
+/* <0, 0, >0 as x is below, equal to, above y (RtrecCompareInt64's order) */
+static inline int
+RtrecCompareInt64Values(int64 x, int64 y)
+{
+	return (x > y) - (x < y);
+}
 #include "utils/hsearch.h"
 extern HTAB *RtrecInt64Table(const char *name, Size entrysize, long size,
 							 MemoryContext context);

@@ -54,10 +54,7 @@ RtrecInt8Array(const int64 *values, int n)
 int
 RtrecCompareInt64(const void *a, const void *b)
 {
-	int64		x = *(const int64 *) a;
-	int64		y = *(const int64 *) b;
-
-	return (x > y) - (x < y);
+	return RtrecCompareInt64Values(*(const int64 *) a, *(const int64 *) b);
 }
 
 /* A hash table in context whose entries start with an int64 key */

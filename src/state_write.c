@@ -83,23 +83,17 @@ typedef struct IngestGroup
 
 typedef int (*EventComparator) (const void *a, const void *b);
 
-static inline int
-compare_int64(int64 x, int64 y)
-{
-	return (x > y) - (x < y);
-}
-
 static int
 compare_by_user(const void *a, const void *b)
 {
-	return compare_int64((*(IngestEvent *const *) a)->user_id,
+	return RtrecCompareInt64Values((*(IngestEvent *const *) a)->user_id,
 						 (*(IngestEvent *const *) b)->user_id);
 }
 
 static int
 compare_by_item(const void *a, const void *b)
 {
-	return compare_int64((*(IngestEvent *const *) a)->item_id,
+	return RtrecCompareInt64Values((*(IngestEvent *const *) a)->item_id,
 						 (*(IngestEvent *const *) b)->item_id);
 }
 
@@ -122,7 +116,7 @@ compare_by_user_category(const void *a, const void *b)
 		return c;
 	if (x->has_category != y->has_category)
 		return x->has_category ? 1 : -1;
-	return compare_int64(x->category_id, y->category_id);
+	return RtrecCompareInt64Values(x->category_id, y->category_id);
 }
 
 /* Groups a batch by user and by (user, category) alike */
@@ -311,15 +305,11 @@ static const StateTableSpec state_table_specs[] = {
 static const char *const queue_columns[] = {"item_id", "user_id", "new_pair", "queued_at"};
 static const Oid queue_column_types[] = {INT8OID, INT8OID, BOOLOID, TIMESTAMPTZOID};
 
-/*
- * A relation written through the executor's simple update, and
- * bulk_insert.c for new rows
- */
+/* A relation written by bulk_insert.c, and the state tables' updates */
 typedef struct TargetRelation
 {
 	Relation	rel;
 	ResultRelInfo *rri;
-	TupleTableSlot *row;		/* the updated row to write */
 	RtrecBulkInserter *inserter;
 } TargetRelation;
 
@@ -332,6 +322,7 @@ typedef struct StateTable
 	int			last_ts_col;	/* -1 if none */
 	int			last_event_col; /* -1 if none */
 	TupleTableSlot *found;		/* the slot's current row of a key */
+	TupleTableSlot *updated;	/* that row with a group folded in */
 
 	int			n_scan_keys;	/* n_keys, or n_keys - 1 to see every slot */
 
@@ -411,7 +402,6 @@ target_open(TargetRelation *target, const char *name, EState *estate)
 	target->rri = makeNode(ResultRelInfo);
 	InitResultRelInfo(target->rri, target->rel, 0, NULL, 0);
 	ExecOpenIndices(target->rri, false);
-	target->row = table_slot_create(target->rel, NULL);
 	target->inserter = RtrecBulkInserterCreate(target->rri, estate);
 }
 
@@ -419,7 +409,6 @@ static void
 target_close(TargetRelation *target)
 {
 	RtrecBulkInserterFree(target->inserter);
-	ExecDropSingleTupleTableSlot(target->row);
 	ExecCloseIndices(target->rri);
 	/* the lock stays until commit (worker.c relies on the queue's) */
 	table_close(target->rel, NoLock);
@@ -475,12 +464,14 @@ state_table_open(RtrecStateWriter *w, StateTable *t, const StateTableSpec *spec)
 	t->n_scan_keys = spec->queues_pairs ? t->n_keys - 1 : t->n_keys;
 	t->pkey = state_primary_key(t);
 	t->found = table_slot_create(t->target.rel, NULL);
+	t->updated = table_slot_create(t->target.rel, NULL);
 }
 
 static void
 state_table_close(StateTable *t)
 {
 	ExecDropSingleTupleTableSlot(t->found);
+	ExecDropSingleTupleTableSlot(t->updated);
 	target_close(&t->target);
 }
 
@@ -672,7 +663,7 @@ write_group(RtrecStateWriter *w, StateTable *t, const IngestGroup *g)
 		RtrecBulkInserterStore(t->target.inserter);
 		return !in_other_slot;
 	}
-	row = t->target.row;
+	row = t->updated;
 	ExecClearTuple(row);
 	merge_group(t, g, w->slot, t->found, row->tts_values, row->tts_isnull);
 	ExecStoreVirtualTuple(row);
@@ -703,7 +694,6 @@ RtrecStateWriterApply(RtrecStateWriter *w, IngestEvent **events, int n)
 {
 	IngestGroup *groups = palloc(sizeof(IngestGroup) * n);
 	IngestEvent **with_category = palloc(sizeof(IngestEvent *) * n);
-	int			n_with_category = -1;	/* not yet taken from this order */
 	EventSorter sorted_by = NULL;
 
 	/*
@@ -725,20 +715,15 @@ RtrecStateWriterApply(RtrecStateWriter *w, IngestEvent **events, int n)
 		{
 			t->spec->sort(events, n);
 			sorted_by = t->spec->sort;
-			n_with_category = -1;
 		}
 		if (t->spec->needs_category)
 		{
-			if (n_with_category < 0)
-			{
-				/* in the same order: the groups stay adjacent */
-				n_with_category = 0;
-				for (int k = 0; k < n; k++)
-					if (events[k]->has_category)
-						with_category[n_with_category++] = events[k];
-			}
+			/* in the same order: the groups stay adjacent */
+			n_batch = 0;
+			for (int k = 0; k < n; k++)
+				if (events[k]->has_category)
+					with_category[n_batch++] = events[k];
 			batch = with_category;
-			n_batch = n_with_category;
 		}
 		n_groups = group_runs(batch, n_batch, t->spec->group_by, groups);
 
