@@ -28,8 +28,6 @@
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/relation.h"
-#include "access/skey.h"
-#include "access/stratnum.h"
 #include "access/table.h"
 #include "access/tableam.h"
 #include "catalog/namespace.h"
@@ -40,7 +38,6 @@
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -284,25 +281,6 @@ item_catalog_close(ItemCatalog *cat)
 }
 
 /*
- * Looks item_id up in rtrec.items with the given snapshot.  Returns whether
- * a row was found.
- */
-static bool
-item_catalog_lookup(ItemCatalog *cat, Snapshot snapshot, int64 item_id)
-{
-	ScanKeyData key;
-	IndexScanDesc scan;
-	bool		found;
-
-	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(item_id));
-	scan = index_beginscan(cat->rel, cat->pkey, snapshot, 1, 0);
-	index_rescan(scan, &key, 1, NULL, 0);
-	found = index_getnext_slot(scan, ForwardScanDirection, cat->slot);
-	index_endscan(scan);
-	return found;
-}
-
-/*
  * Registers items missing from rtrec.items (category NULL).  An item that
  * another transaction is registering right now (seen with a dirty snapshot)
  * is left to it, so that we never wait on its uncommitted catalog row; it is
@@ -319,15 +297,20 @@ register_items(ItemCatalog *cat, int64 *missing, int n_missing)
 	int			n_absent = 0;
 	int			n_being_inserted = 0;
 	Datum		args[2];
+	RtrecKeyCursor *cursor;
 
+	/* one equality scan per item (no last key): rows appear as we go */
 	InitDirtySnapshot(dirty);
+	cursor = RtrecKeyCursorBegin(cat->rel, cat->pkey, &dirty, 1, NULL);
 	for (int i = 0; i < n_missing; i++)
 	{
-		if (!item_catalog_lookup(cat, &dirty, missing[i]))
+		RtrecKeyCursorSeek(cursor, &missing[i]);
+		if (!RtrecKeyCursorNext(cursor, cat->slot))
 			absent[n_absent++] = missing[i];
 		else if (TransactionIdIsValid(dirty.xmin))
 			being_inserted[n_being_inserted++] = missing[i];
 	}
+	RtrecKeyCursorEnd(cursor);
 	if (n_absent + n_being_inserted == 0)
 		return;
 
