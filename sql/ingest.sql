@@ -270,7 +270,7 @@ SELECT * FROM rtrec_verify();
 --
 -- 10. a batch larger than one ingest chunk with keys spread over the whole
 --     batch; a chunk holds as many events as maintenance_work_mem does at
---     320 bytes each, and at least 65536: with 1MB, 65536
+--     216 bytes each, and at least 65536: with 1MB, 65536
 --
 SET maintenance_work_mem = '1MB';
 TRUNCATE rtrec.events;

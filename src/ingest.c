@@ -54,12 +54,12 @@
  * A statement's events are folded in chunks of as many events as
  * maintenance_work_mem holds, at this many bytes each, and never fewer than
  * INGEST_MIN_CHUNK.  Counted from the structures: the event (64), its sort
- * entries (2 x 8), a group (104), its item's entries (8 + 24 + 8), and a
- * new row's deferred index entry (40, up to twice that as the array grows):
- * 304.  Each chunk writes a key's row once: the fewer chunks a bulk load
- * takes, the fewer times it updates a row.
+ * entries (2 x 8), its item's entries (8 + 24 + 8), and a new row's deferred
+ * index entry (40, up to twice that as the array grows): 200.  Each chunk
+ * writes a key's row once: the fewer chunks a bulk load takes, the fewer
+ * times it updates a row.
  */
-#define INGEST_BYTES_PER_EVENT 320
+#define INGEST_BYTES_PER_EVENT 216
 #define INGEST_MIN_CHUNK 65536
 
 /* Column positions of rtrec.events, found by name */

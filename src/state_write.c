@@ -191,42 +191,38 @@ is_later_than_latest(const IngestEvent *e, const IngestGroup *g)
 }
 
 /*
- * Aggregates each run of events that are equal by same_key into groups[],
- * in the order of events[], which must keep such events adjacent.  Returns
- * the number of groups.
+ * Aggregates into *g the run of events equal by same_key that starts at
+ * events[*next], and moves *next past it.  events[] must keep such events
+ * adjacent.  Groups are folded one at a time, as they are written: an array
+ * of them would be as long as the batch, and a bulk load's fresh memory
+ * costs a page fault per page.
  */
-static int
-group_runs(IngestEvent **events, int n, EventComparator same_key, IngestGroup *groups)
+static void
+fold_run(IngestEvent **events, int n, int *next, EventComparator same_key, IngestGroup *g)
 {
-	int			n_groups = 0;
-	int			i = 0;
+	int			i = *next;
+	const IngestEvent *e = events[i];
 
-	while (i < n)
+	g->user_id = e->user_id;
+	g->item_id = e->item_id;
+	g->category_id = e->category_id;
+	set_latest(g, e);
+	g->n_events = 1;
+	g->weight_sum = e->weight;
+	g->decay_log2 = e->decay_log2;
+	g->first_ts = g->last_ts = e->ts;
+	for (i++; i < n && same_key(&events[i - 1], &events[i]) == 0; i++)
 	{
-		IngestGroup *g = &groups[n_groups++];
-		const IngestEvent *e = events[i];
-
-		g->user_id = e->user_id;
-		g->item_id = e->item_id;
-		g->category_id = e->category_id;
-		set_latest(g, e);
-		g->n_events = 1;
-		g->weight_sum = e->weight;
-		g->decay_log2 = e->decay_log2;
-		g->first_ts = g->last_ts = e->ts;
-		for (i++; i < n && same_key(&events[i - 1], &events[i]) == 0; i++)
-		{
-			e = events[i];
-			g->n_events++;
-			g->weight_sum += e->weight;
-			g->decay_log2 = RtrecLog2Add(g->decay_log2, e->decay_log2);
-			g->first_ts = Min(g->first_ts, e->ts);
-			g->last_ts = Max(g->last_ts, e->ts);
-			if (is_later_than_latest(e, g))
-				set_latest(g, e);
-		}
+		e = events[i];
+		g->n_events++;
+		g->weight_sum += e->weight;
+		g->decay_log2 = RtrecLog2Add(g->decay_log2, e->decay_log2);
+		g->first_ts = Min(g->first_ts, e->ts);
+		g->last_ts = Max(g->last_ts, e->ts);
+		if (is_later_than_latest(e, g))
+			set_latest(g, e);
 	}
-	return n_groups;
+	*next = i;
 }
 
 /* ---- the state tables ---- */
@@ -688,7 +684,6 @@ queue_pair(RtrecStateWriter *w, const IngestGroup *g, bool new_pair)
 void
 RtrecStateWriterApply(RtrecStateWriter *w, IngestEvent **events, int n)
 {
-	IngestGroup *groups = palloc(sizeof(IngestGroup) * n);
 	IngestEvent **with_category = palloc(sizeof(IngestEvent *) * n);
 	EventSorter sorted_by = NULL;
 
@@ -704,7 +699,7 @@ RtrecStateWriterApply(RtrecStateWriter *w, IngestEvent **events, int n)
 		StateTable *t = &w->tables[i];
 		IngestEvent **batch = events;
 		int			n_batch = n;
-		int			n_groups;
+		bool		several_keys;
 		int64		last_key[MAX_KEY_COLUMNS];	/* of the last group */
 
 		if (t->spec->sort != sorted_by)
@@ -721,27 +716,36 @@ RtrecStateWriterApply(RtrecStateWriter *w, IngestEvent **events, int n)
 					with_category[n_batch++] = events[k];
 			batch = with_category;
 		}
-		n_groups = group_runs(batch, n_batch, t->spec->group_by, groups);
 
-		if (n_groups > 1)
+		/* sorted: the first and the last event have the least and greatest keys */
+		several_keys = n_batch > 1 &&
+			t->spec->group_by(&batch[0], &batch[n_batch - 1]) != 0;
+		if (several_keys)
 		{
+			IngestGroup last;
+
+			last.user_id = batch[n_batch - 1]->user_id;
+			last.item_id = batch[n_batch - 1]->item_id;
+			last.category_id = batch[n_batch - 1]->category_id;
 			for (int k = 0; k < t->n_scan_keys; k++)
-				last_key[k] = key_value(t->spec->columns[k].role, &groups[n_groups - 1], w->slot);
+				last_key[k] = key_value(t->spec->columns[k].role, &last, w->slot);
 		}
 		t->cursor = RtrecKeyCursorBegin(t->target.rel, t->pkey, &w->dirty, t->n_scan_keys,
-										n_groups > 1 ? last_key : NULL);
-		for (int j = 0; j < n_groups; j++)
+										several_keys ? last_key : NULL);
+		for (int next = 0; next < n_batch;)
 		{
-			bool		is_new = write_group(w, t, &groups[j]);
+			IngestGroup group;
+			bool		is_new;
 
+			fold_run(batch, n_batch, &next, t->spec->group_by, &group);
+			is_new = write_group(w, t, &group);
 			if (t->spec->queues_pairs)
-				queue_pair(w, &groups[j], is_new);
+				queue_pair(w, &group, is_new);
 		}
 		RtrecKeyCursorEnd(t->cursor);
 		RtrecBulkInserterFinish(t->target.inserter);
 	}
 	RtrecBulkInserterFinish(w->queue.inserter);
-	pfree(groups);
 	pfree(with_category);
 
 	/*
