@@ -438,6 +438,34 @@ RESET enable_seqscan;
 SELECT count(*) AS rows_with_3 FROM rtrec.user_item_state WHERE (item_id % 10) + 0 = 3;
 DROP INDEX rtrec.user_item_state_test_idx;
 SELECT * FROM rtrec_verify();
+
+-- 14. in-page (HOT) updates: 40 users on one item, 600 events each in its
+--     own transaction (\gexec runs one statement at a time, autocommit).
+--     A state row is fetched through its chain of dead versions, and a page
+--     is pruned when it is nearly full (key_cursor.c); without pruning the
+--     updates would leave the page and the tables would grow.  Autovacuum
+--     is kept out of it: it would prune too.
+TRUNCATE rtrec.events;
+ALTER TABLE rtrec.user_state SET (autovacuum_enabled = false);
+ALTER TABLE rtrec.item_state SET (autovacuum_enabled = false);
+\set ECHO none
+SELECT format('INSERT INTO rtrec.events (user_id, item_id, event_type, ts) VALUES (%s, 1000, %L, %L)',
+              1 + g % 40, 'view', '2024-07-01 00:00:00+00'::timestamptz + g * interval '1 second')
+  FROM generate_series(0, 599) g
+\gexec
+\set ECHO all
+SELECT (SELECT n_events FROM rtrec.item_features WHERE item_id = 1000) AS item_events,
+       (SELECT count(*) FROM rtrec.user_state) AS user_rows,
+       (SELECT min(n_events) || '-' || max(n_events) FROM rtrec.user_features) AS per_user,
+       pg_relation_size('rtrec.user_state') / current_setting('block_size')::int AS user_state_pages,
+       pg_relation_size('rtrec.item_state') / current_setting('block_size')::int AS item_state_pages;
+SELECT count(*) AS heap_problems
+  FROM (SELECT * FROM verify_heapam('rtrec.user_state')
+        UNION ALL SELECT * FROM verify_heapam('rtrec.item_state')) v;
+SELECT * FROM pg_temp.check_state_indexes();
+SELECT * FROM rtrec_verify();
+ALTER TABLE rtrec.user_state RESET (autovacuum_enabled);
+ALTER TABLE rtrec.item_state RESET (autovacuum_enabled);
 DROP EXTENSION amcheck;
 
 -- leave nothing behind

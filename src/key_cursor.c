@@ -33,11 +33,15 @@
 #include "postgres.h"
 
 #include "access/genam.h"
+#include "access/heapam.h"
 #include "access/itup.h"
 #include "access/relscan.h"
 #include "access/skey.h"
 #include "access/stratnum.h"
 #include "catalog/pg_type.h"
+#include "pgstat.h"
+#include "storage/bufmgr.h"
+#include "storage/bufpage.h"
 #include "utils/fmgroids.h"
 #include "utils/rel.h"
 
@@ -48,6 +52,13 @@
 #define WALK_LIMIT 16
 
 #define MAX_KEYS RTREC_KEY_CURSOR_MAX_KEYS
+
+/*
+ * A heap page is pruned before a row of it is fetched only when it has less
+ * free space than this, room for a few more versions of a state row.  See
+ * fetch_row.
+ */
+#define PRUNE_BELOW_FREE_BYTES 512
 
 struct RtrecKeyCursor
 {
@@ -75,6 +86,11 @@ struct RtrecKeyCursor
 	int64		entry[MAX_KEYS];	/* its key columns */
 	int64		key[MAX_KEYS];	/* the key sought last */
 	bool		matches;		/* the current entry equals key */
+
+	/* fetching heap rows (fetch_row), when the table is a heap */
+	bool		own_fetch;
+	Buffer		heap_buffer;	/* pinned, or InvalidBuffer */
+	bool		in_chain;		/* more of the entry's HOT chain may be visible */
 };
 
 /*
@@ -105,6 +121,8 @@ RtrecKeyCursorBegin(Relation heap, Relation index, Snapshot snapshot, int n_keys
 	c->index = index;
 	c->snapshot = snapshot;
 	c->n_keys = n_keys;
+	c->own_fetch = heap->rd_tableam == GetHeapamTableAmRoutine();
+	c->heap_buffer = InvalidBuffer;
 	if (last != NULL)
 	{
 		memcpy(c->last, last, sizeof(int64) * n_keys);
@@ -116,6 +134,8 @@ RtrecKeyCursorBegin(Relation heap, Relation index, Snapshot snapshot, int n_keys
 void
 RtrecKeyCursorEnd(RtrecKeyCursor *c)
 {
+	if (BufferIsValid(c->heap_buffer))
+		ReleaseBuffer(c->heap_buffer);
 	if (c->walk_scan != NULL)
 		index_endscan(c->walk_scan);
 	if (c->exact_scan != NULL)
@@ -156,6 +176,7 @@ read_entry(RtrecKeyCursor *c)
 		return false;
 	}
 	c->have_entry = true;
+	c->in_chain = false;
 	if (scan == c->exact_scan)
 	{
 		/* it returns the key's entries only */
@@ -234,6 +255,57 @@ search(RtrecKeyCursor *c)
 }
 
 /*
+ * Fetches the current entry's heap row with the cursor's snapshot, as
+ * index_fetch_heap does, or the next visible row of its HOT chain (only a
+ * non-MVCC snapshot sees more than one).  index_fetch_heap prunes the page
+ * of every row it fetches as soon as the page's free space is under the
+ * table's fillfactor reserve.  A state page sits just there: filled to the
+ * reserve, it drops under it with its first in-page update, so every update
+ * of a row was preceded by a prune of its page (about 75 rows examined,
+ * and a WAL record) that freed one dead version.  Here a page is pruned
+ * only when it is nearly full, which frees the dead versions of a dozen
+ * updates at once and still leaves room for the next in-page update.
+ */
+static bool
+fetch_row(RtrecKeyCursor *c, TupleTableSlot *slot)
+{
+	BufferHeapTupleTableSlot *bslot = (BufferHeapTupleTableSlot *) slot;
+	ItemPointer tid = &c->scan->xs_heaptid;
+	bool		first_call = !c->in_chain;
+	bool		all_dead;
+	bool		found;
+
+	Assert(TTS_IS_BUFFERTUPLE(slot));
+	if (first_call)
+	{
+		Buffer		previous = c->heap_buffer;
+
+		c->heap_buffer = ReleaseAndReadBuffer(c->heap_buffer, c->heap,
+											  ItemPointerGetBlockNumber(tid));
+		/* an unlocked look, as heap_page_prune_opt's own */
+		if (c->heap_buffer != previous &&
+			PageGetHeapFreeSpace(BufferGetPage(c->heap_buffer)) < PRUNE_BELOW_FREE_BYTES)
+			heap_page_prune_opt(c->heap, c->heap_buffer);
+	}
+	LockBuffer(c->heap_buffer, BUFFER_LOCK_SHARE);
+	found = heap_hot_search_buffer(tid, c->heap, c->heap_buffer, c->snapshot,
+								   &bslot->base.tupdata, &all_dead, first_call);
+	bslot->base.tupdata.t_self = *tid;
+	LockBuffer(c->heap_buffer, BUFFER_LOCK_UNLOCK);
+	/* as index_fetch_heap: the index may mark a dead chain's entry dead */
+	if (!c->scan->xactStartedInRecovery)
+		c->scan->kill_prior_tuple = all_dead;
+	c->in_chain = found && !IsMVCCSnapshot(c->snapshot);
+	if (found)
+	{
+		pgstat_count_heap_fetch(c->index);
+		slot->tts_tableOid = RelationGetRelid(c->heap);
+		ExecStoreBufferHeapTuple(&bslot->base.tupdata, slot, c->heap_buffer);
+	}
+	return found;
+}
+
+/*
  * Positions the cursor on key (n_keys values).  RtrecKeyCursorNext then
  * returns the rows of the entries equal to it.  Keys sought in ascending
  * order are the cheap case.
@@ -305,9 +377,18 @@ RtrecKeyCursorNext(RtrecKeyCursor *c, TupleTableSlot *slot)
 			}
 		}
 		/* the entry's heap row, or the next row of its HOT chain */
-		found = index_fetch_heap(c->scan, slot);
-		if (!c->scan->xs_heap_continue)
-			c->have_entry = false;
+		if (c->own_fetch)
+		{
+			found = fetch_row(c, slot);
+			if (!c->in_chain)
+				c->have_entry = false;
+		}
+		else
+		{
+			found = index_fetch_heap(c->scan, slot);
+			if (!c->scan->xs_heap_continue)
+				c->have_entry = false;
+		}
 		if (found)
 			return true;
 	}
