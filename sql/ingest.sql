@@ -471,3 +471,17 @@ DROP EXTENSION amcheck;
 -- leave nothing behind
 TRUNCATE rtrec.events RESTART IDENTITY;
 DELETE FROM rtrec.items;
+
+-- 15. a reinstall within one session: the trigger (and the backend's kept
+--     plans and settings) must find the new tables
+INSERT INTO rtrec.events (user_id, item_id, event_type) VALUES (1, 1, 'view');
+SET client_min_messages = warning;
+DROP EXTENSION rtrec CASCADE;  -- and this test's temp views
+RESET client_min_messages;
+CREATE EXTENSION rtrec;
+INSERT INTO rtrec.events (user_id, item_id, event_type) VALUES (1, 1, 'view'), (2, 1, 'cart');
+SELECT user_id, n_events FROM rtrec.user_features ORDER BY user_id;
+SELECT item_id, n_events, n_users FROM rtrec.item_features;
+SELECT * FROM rtrec_verify();
+TRUNCATE rtrec.events RESTART IDENTITY;
+DELETE FROM rtrec.items;
