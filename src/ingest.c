@@ -38,6 +38,7 @@
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -298,6 +299,7 @@ register_items(ItemCatalog *cat, int64 *missing, int n_missing)
 	int			n_being_inserted = 0;
 	Datum		args[2];
 	RtrecKeyCursor *cursor;
+	int			guc_level;
 
 	/* one equality scan per item (no last key): rows appear as we go */
 	InitDirtySnapshot(dirty);
@@ -314,6 +316,14 @@ register_items(ItemCatalog *cat, int64 *missing, int n_missing)
 	if (n_absent + n_being_inserted == 0)
 		return;
 
+	/*
+	 * The trigger runs as rtrec's owner with the caller's search_path (see
+	 * rtrec--1.1--1.2.sql): this statement, the only one it runs, is
+	 * planned and run with a path no caller chose.
+	 */
+	guc_level = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	if (register_plan == NULL)
@@ -331,6 +341,7 @@ register_items(ItemCatalog *cat, int64 *missing, int n_missing)
 	if (SPI_execute_plan(register_plan, args, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not register new items in rtrec.items");
 	SPI_finish();
+	AtEOXact_GUC(true, guc_level);
 }
 
 /* An item of the batch, with its catalog category */
