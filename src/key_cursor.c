@@ -23,7 +23,8 @@
  *
  * Key columns are int8 or int4 (rtrec's state keys), compared as int64.
  * The heap row of an entry equal to the key is fetched with the scan's
- * snapshot, as index_getnext_slot does.  Entries inserted after the scan
+ * snapshot, as index_getnext_slot does, but its page is pruned only when
+ * nearly full (fetch_row).  Entries inserted after the scan
  * read their page may be missed: callers look up keys that only they
  * insert (their own slot's rows), and take "not seen" for the others to
  * mean "maybe new", which is safe (state_write.c).
@@ -44,6 +45,7 @@
 #include "storage/bufpage.h"
 #include "utils/fmgroids.h"
 #include "utils/rel.h"
+#include "utils/snapmgr.h"
 
 #include "key_cursor.h"
 #include "rtrec.h"
