@@ -446,7 +446,8 @@ SELECT * FROM rtrec_verify();
 --     fetch must find the live version, or counts would be lost.  (How far
 --     pruning keeps the tables small depends on the oldest running
 --     snapshot, the refresh worker's among them, so it is not shown here;
---     bench figures in the README.)  Autovacuum is kept out of it.
+--     bench figures in the README.)  Autovacuum is kept out of it, so
+--     that the dead versions are the trigger's to walk through and prune.
 TRUNCATE rtrec.events;
 ALTER TABLE rtrec.user_state SET (autovacuum_enabled = false);
 ALTER TABLE rtrec.item_state SET (autovacuum_enabled = false);

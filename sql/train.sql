@@ -43,7 +43,7 @@ SELECT j, c * 100 + s * 5 + 1 + (j + o) % 5, 'view',
 -- the refresh worker may drain the queue first: then this call finds it
 -- empty (so its count is not checked), but either way nothing is left
 -- queued and every list is written when it returns
-SELECT rtrec_swing_refresh() IS NOT NULL AS refresh_ran;
+SELECT FROM rtrec_swing_refresh();  -- a call, not a check: the check follows
 SELECT (SELECT count(*) FROM rtrec.swing_queue) AS queued,
        (SELECT count(DISTINCT item_id) FROM rtrec.swing_neighbors) > 0 AS lists_written;
 

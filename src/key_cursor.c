@@ -89,8 +89,8 @@ struct RtrecKeyCursor
 	int64		key[MAX_KEYS];	/* the key sought last */
 	bool		matches;		/* the current entry equals key */
 
-	/* fetching heap rows (fetch_row), when the table is a heap */
-	bool		own_fetch;
+	/* fetching heap rows (fetch_row) */
+	bool		own_fetch;		/* the table is a heap: not index_fetch_heap */
 	Buffer		heap_buffer;	/* pinned, or InvalidBuffer */
 	bool		in_chain;		/* more of the entry's HOT chain may be visible */
 };
@@ -151,10 +151,10 @@ compare_keys(const RtrecKeyCursor *c, const int64 *a, const int64 *b)
 {
 	for (int k = 0; k < c->n_keys; k++)
 	{
-		int			c = RtrecCompareInt64Values(a[k], b[k]);
+		int			cmp = RtrecCompareInt64Values(a[k], b[k]);
 
-		if (c != 0)
-			return c;
+		if (cmp != 0)
+			return cmp;
 	}
 	return 0;
 }
@@ -277,6 +277,13 @@ fetch_row(RtrecKeyCursor *c, TupleTableSlot *slot)
 	bool		all_dead;
 	bool		found;
 
+	if (!c->own_fetch)
+	{
+		/* not a heap (someone changed its access method): the AM's fetch */
+		found = index_fetch_heap(c->scan, slot);
+		c->in_chain = c->scan->xs_heap_continue;
+		return found;
+	}
 	Assert(TTS_IS_BUFFERTUPLE(slot));
 	if (first_call)
 	{
@@ -379,18 +386,9 @@ RtrecKeyCursorNext(RtrecKeyCursor *c, TupleTableSlot *slot)
 			}
 		}
 		/* the entry's heap row, or the next row of its HOT chain */
-		if (c->own_fetch)
-		{
-			found = fetch_row(c, slot);
-			if (!c->in_chain)
-				c->have_entry = false;
-		}
-		else
-		{
-			found = index_fetch_heap(c->scan, slot);
-			if (!c->scan->xs_heap_continue)
-				c->have_entry = false;
-		}
+		found = fetch_row(c, slot);
+		if (!c->in_chain)
+			c->have_entry = false;
 		if (found)
 			return true;
 	}
