@@ -25,12 +25,23 @@ ALTER FUNCTION rtrec.events_apply() RESET search_path;
 
 -- 1.2: room for in-page (HOT) updates: a writer updates its slot's row of a
 -- user, an item or a (user, category) on every event, and only a full page
--- makes such an update write new index entries.  (user_item_state's updates
--- change its indexed last_ts, so it keeps full pages.)  Applies to pages
--- filled from now on.
+-- makes such an update write new index entries.  Applies to pages filled
+-- from now on.
 ALTER TABLE rtrec.user_state SET (fillfactor = 80);
 ALTER TABLE rtrec.item_state SET (fillfactor = 80);
 ALTER TABLE rtrec.user_category_state SET (fillfactor = 80);
+
+-- 1.2: user_item_state's second index is on item_id alone.  Its last_ts
+-- served no reader (the users of an item are read whole, ordered by their
+-- latest time over all slots), yet it changes with every repeat event of a
+-- (user, item) pair, so such an update could never be HOT and wrote an entry
+-- into both indexes.  Now it can, given room on the page: a user views,
+-- clicks and buys the same item.  Less room than the tables above: a pair
+-- repeats less often than a user or an item does, and this is the largest
+-- state table.
+DROP INDEX rtrec.user_item_state_item_idx;
+CREATE INDEX user_item_state_item_idx ON rtrec.user_item_state (item_id);
+ALTER TABLE rtrec.user_item_state SET (fillfactor = 90);
 
 -- 1.2: cosine CF weighs twice Swing by default, and the category of the
 -- user's last interaction twice as much as before (0.6), so that a change

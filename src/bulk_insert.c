@@ -11,7 +11,7 @@
  * Unique indexes (the primary keys) are written row by row right after, so
  * that a duplicate fails at once; their order is the batch's order anyway.
  * The entries of a non-unique index whose order is not the batch's --
- * user_item_state's (item_id, last_ts), for a batch sorted by user -- would
+ * user_item_state's (item_id), for a batch sorted by user -- would
  * land all over that index; written sorted at the end of the batch,
  * neighbouring entries go to the same leaf pages one after the other, and
  * into an empty index they are appended at its right edge.  Nobody reads
