@@ -482,6 +482,26 @@ ALTER TABLE rtrec.item_state RESET (autovacuum_enabled);
 ALTER TABLE rtrec.user_item_state RESET (autovacuum_enabled);
 DROP EXTENSION amcheck;
 
+-- 16. one statement whose users mix items with and without a category,
+--     the batch's first and last users with none (the user-category pass
+--     skips the runs of events without one), then a statement whose items
+--     have none at all
+TRUNCATE rtrec.events;
+INSERT INTO rtrec.items (item_id, category_id) VALUES (3000, NULL), (3001, 700), (3002, 701), (3003, NULL);
+INSERT INTO rtrec.events (user_id, item_id, event_type, ts) VALUES
+  (1, 3000, 'view', '2024-08-01 00:00:00+00'),
+  (2, 3001, 'view', '2024-08-01 00:00:01+00'),
+  (2, 3000, 'click', '2024-08-01 00:00:02+00'),
+  (2, 3002, 'view', '2024-08-01 00:00:03+00'),
+  (2, 3001, 'cart', '2024-08-01 00:00:04+00'),
+  (3, 3003, 'view', '2024-08-01 00:00:05+00'),
+  (3, 3000, 'view', '2024-08-01 00:00:06+00');
+INSERT INTO rtrec.events (user_id, item_id, event_type, ts) VALUES
+  (4, 3000, 'view', '2024-08-01 00:00:07+00'), (5, 3003, 'view', '2024-08-01 00:00:08+00');
+SELECT user_id, category_id, n_events FROM rtrec.user_category ORDER BY 1, 2;
+SELECT user_id, n_events, last_item_id, last_category_id FROM rtrec.user_features ORDER BY 1;
+SELECT * FROM rtrec_verify();
+
 -- leave nothing behind
 TRUNCATE rtrec.events RESTART IDENTITY;
 DELETE FROM rtrec.items;

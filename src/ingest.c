@@ -54,13 +54,13 @@
 /*
  * A statement's events are folded in chunks of as many events as
  * maintenance_work_mem holds, at this many bytes each, and never fewer than
- * INGEST_MIN_CHUNK.  Counted from the structures: the event (64), its sort
- * entries (2 x 8), its item's entries (8 + 24 + 8), and a new row's deferred
- * index entry (40, up to twice that as the array grows): 200.  Each chunk
- * writes a key's row once: the fewer chunks a bulk load takes, the fewer
- * times it updates a row.
+ * INGEST_MIN_CHUNK.  Counted from the structures: the event (64, sorted in
+ * place), its item's entries (8 + 24 + 8), and a new row's deferred index
+ * entry (40, up to twice that as the array grows): 184, rounded up.  Each
+ * chunk writes a key's row once: the fewer chunks a bulk load takes, the
+ * fewer times it updates a row.
  */
-#define INGEST_BYTES_PER_EVENT 216
+#define INGEST_BYTES_PER_EVENT 200
 #define INGEST_MIN_CHUNK 65536
 
 /* Column positions of rtrec.events, found by name */
@@ -513,7 +513,6 @@ rtrec_events_apply(PG_FUNCTION_ARGS)
 	EventColumns cols;
 	ItemCatalog cat;
 	IngestEvent *events;
-	IngestEvent **order;
 	RtrecStateWriter *writer;
 	int			chunk_size;
 	MemoryContext batch_context;
@@ -555,12 +554,7 @@ rtrec_events_apply(PG_FUNCTION_ARGS)
 		events = palloc(sizeof(IngestEvent) * chunk_size);
 		n_rows = read_chunk(store, slot, &cols, &cat, events, chunk_size, &n_events);
 		if (n_events > 0)
-		{
-			order = palloc(sizeof(IngestEvent *) * n_events);
-			for (int i = 0; i < n_events; i++)
-				order[i] = &events[i];
-			RtrecStateWriterApply(writer, order, n_events);
-		}
+			RtrecStateWriterApply(writer, events, n_events);
 		/*
 		 * A tuple read back from a spilled tuplestore belongs to the slot and
 		 * lives in the chunk's context: let go of it before that is reset.

@@ -28,7 +28,7 @@ typedef struct IngestEvent
 typedef struct RtrecStateWriter RtrecStateWriter;
 
 extern RtrecStateWriter *RtrecStateWriterOpen(void);
-extern void RtrecStateWriterApply(RtrecStateWriter *writer, IngestEvent **events, int n);
+extern void RtrecStateWriterApply(RtrecStateWriter *writer, IngestEvent *events, int n);
 extern void RtrecStateWriterClose(RtrecStateWriter *writer);
 
 #endif							/* RTREC_INGEST_H */

@@ -55,9 +55,7 @@
 
 /*
  * Aggregate of the events of one key.  It copies what it needs of its
- * events rather than point to them: groups are written in key order while
- * the events lie in arrival order, and following a pointer per group was a
- * cache miss per group in a bulk load.
+ * events rather than point to them: the next sort moves the events.
  */
 typedef struct IngestGroup
 {
@@ -77,47 +75,45 @@ typedef struct IngestGroup
 	TimestampTz last_ts;
 } IngestGroup;
 
-typedef int (*EventComparator) (const void *a, const void *b);
+/* Orders of a batch's events; equal means "same key" when folding runs */
+typedef int (*EventComparator) (const IngestEvent *a, const IngestEvent *b);
 
 static int
-compare_by_user(const void *a, const void *b)
+compare_by_user(const IngestEvent *a, const IngestEvent *b)
 {
-	return RtrecCompareInt64Values((*(IngestEvent *const *) a)->user_id,
-						 (*(IngestEvent *const *) b)->user_id);
+	return RtrecCompareInt64Values(a->user_id, b->user_id);
 }
 
 static int
-compare_by_item(const void *a, const void *b)
+compare_by_item(const IngestEvent *a, const IngestEvent *b)
 {
-	return RtrecCompareInt64Values((*(IngestEvent *const *) a)->item_id,
-						 (*(IngestEvent *const *) b)->item_id);
+	return RtrecCompareInt64Values(a->item_id, b->item_id);
 }
 
 static int
-compare_by_user_item(const void *a, const void *b)
+compare_by_user_item(const IngestEvent *a, const IngestEvent *b)
 {
 	int			c = compare_by_user(a, b);
 
 	return c != 0 ? c : compare_by_item(a, b);
 }
 
+/* events without a category first: the user-category pass skips them */
 static int
-compare_by_user_category(const void *a, const void *b)
+compare_by_user_category(const IngestEvent *a, const IngestEvent *b)
 {
-	const IngestEvent *x = *(IngestEvent *const *) a;
-	const IngestEvent *y = *(IngestEvent *const *) b;
 	int			c = compare_by_user(a, b);
 
 	if (c != 0)
 		return c;
-	if (x->has_category != y->has_category)
-		return x->has_category ? 1 : -1;
-	return RtrecCompareInt64Values(x->category_id, y->category_id);
+	if (a->has_category != b->has_category)
+		return a->has_category ? 1 : -1;
+	return RtrecCompareInt64Values(a->category_id, b->category_id);
 }
 
 /* Groups a batch by user and by (user, category) alike */
 static int
-compare_by_user_category_item(const void *a, const void *b)
+compare_by_user_category_item(const IngestEvent *a, const IngestEvent *b)
 {
 	int			c = compare_by_user_category(a, b);
 
@@ -125,63 +121,80 @@ compare_by_user_category_item(const void *a, const void *b)
 }
 
 /*
- * The batch's sorts, with the comparison inlined where PostgreSQL has the
- * template for it (14 on): three sorts of the batch through qsort's
- * function pointers took a tenth of a bulk load.
+ * The batch's sorts.  They move the events themselves, not pointers to
+ * them: every later pass over the batch then reads memory in order, where
+ * following a pointer per event (and two per comparison) missed the cache
+ * once the batch outgrew it.  The comparison is inlined where PostgreSQL
+ * has the template for it (14 on).
  */
-typedef void (*EventSorter) (IngestEvent **events, size_t n);
+typedef void (*EventSorter) (IngestEvent *events, size_t n);
 
 #if RTREC_HAVE_SORT_TEMPLATE
-typedef IngestEvent *IngestEventPointer;	/* the template wants one word */
-
 #define ST_SORT sort_by_item
-#define ST_ELEMENT_TYPE IngestEventPointer
+#define ST_ELEMENT_TYPE IngestEvent
 #define ST_COMPARE(a, b) compare_by_item(a, b)
 #define ST_SCOPE static
 #define ST_DEFINE
 #include "lib/sort_template.h"
 
 #define ST_SORT sort_by_user_category_item
-#define ST_ELEMENT_TYPE IngestEventPointer
+#define ST_ELEMENT_TYPE IngestEvent
 #define ST_COMPARE(a, b) compare_by_user_category_item(a, b)
 #define ST_SCOPE static
 #define ST_DEFINE
 #include "lib/sort_template.h"
 
 #define ST_SORT sort_by_user_item
-#define ST_ELEMENT_TYPE IngestEventPointer
+#define ST_ELEMENT_TYPE IngestEvent
 #define ST_COMPARE(a, b) compare_by_user_item(a, b)
 #define ST_SCOPE static
 #define ST_DEFINE
 #include "lib/sort_template.h"
 #else
-static void
-sort_by_item(IngestEvent **events, size_t n)
+static int
+qsort_by_item(const void *a, const void *b)
 {
-	qsort(events, n, sizeof(IngestEvent *), compare_by_item);
+	return compare_by_item(a, b);
+}
+
+static int
+qsort_by_user_category_item(const void *a, const void *b)
+{
+	return compare_by_user_category_item(a, b);
+}
+
+static int
+qsort_by_user_item(const void *a, const void *b)
+{
+	return compare_by_user_item(a, b);
 }
 
 static void
-sort_by_user_category_item(IngestEvent **events, size_t n)
+sort_by_item(IngestEvent *events, size_t n)
 {
-	qsort(events, n, sizeof(IngestEvent *), compare_by_user_category_item);
+	qsort(events, n, sizeof(IngestEvent), qsort_by_item);
 }
 
 static void
-sort_by_user_item(IngestEvent **events, size_t n)
+sort_by_user_category_item(IngestEvent *events, size_t n)
 {
-	qsort(events, n, sizeof(IngestEvent *), compare_by_user_item);
+	qsort(events, n, sizeof(IngestEvent), qsort_by_user_category_item);
+}
+
+static void
+sort_by_user_item(IngestEvent *events, size_t n)
+{
+	qsort(events, n, sizeof(IngestEvent), qsort_by_user_item);
 }
 #endif
 
 /*
  * From (user, item) order to (user, category, item).  Each user's events are
  * together already, so only each user's run is sorted: a bulk load's users
- * have a few events each, and such runs sort in cache, where a sort of the
- * whole batch chased a pointer per comparison.
+ * have a few events each, and such runs sort in cache.
  */
 static void
-sort_each_user_by_category(IngestEvent **events, size_t n)
+sort_each_user_by_category(IngestEvent *events, size_t n)
 {
 	size_t		start = 0;
 
@@ -189,7 +202,7 @@ sort_each_user_by_category(IngestEvent **events, size_t n)
 	{
 		size_t		end = start + 1;
 
-		while (end < n && events[end]->user_id == events[start]->user_id)
+		while (end < n && events[end].user_id == events[start].user_id)
 			end++;
 		if (end - start > 1)
 			sort_by_user_category_item(events + start, end - start);
@@ -221,10 +234,10 @@ is_later_than_latest(const IngestEvent *e, const IngestGroup *g)
  * costs a page fault per page.
  */
 static void
-fold_run(IngestEvent **events, int n, int *next, EventComparator same_key, IngestGroup *g)
+fold_run(const IngestEvent *events, int n, int *next, EventComparator same_key, IngestGroup *g)
 {
 	int			i = *next;
-	const IngestEvent *e = events[i];
+	const IngestEvent *e = &events[i];
 
 	g->user_id = e->user_id;
 	g->item_id = e->item_id;
@@ -236,7 +249,7 @@ fold_run(IngestEvent **events, int n, int *next, EventComparator same_key, Inges
 	g->first_ts = g->last_ts = e->ts;
 	for (i++; i < n && same_key(&events[i - 1], &events[i]) == 0; i++)
 	{
-		e = events[i];
+		e = &events[i];
 		g->n_events++;
 		g->weight_sum += e->weight;
 		g->decay_log2 = RtrecLog2Add(g->decay_log2, e->decay_log2);
@@ -707,9 +720,8 @@ queue_pair(RtrecStateWriter *w, const IngestGroup *g, bool new_pair)
  * (user, item) pairs.  events[] is reordered.
  */
 void
-RtrecStateWriterApply(RtrecStateWriter *w, IngestEvent **events, int n)
+RtrecStateWriterApply(RtrecStateWriter *w, IngestEvent *events, int n)
 {
-	IngestEvent **with_category = palloc(sizeof(IngestEvent *) * n);
 	EventSorter sorted_by = NULL;
 
 	/*
@@ -722,8 +734,8 @@ RtrecStateWriterApply(RtrecStateWriter *w, IngestEvent **events, int n)
 	for (int i = 0; i < N_STATE_TABLES; i++)
 	{
 		StateTable *t = &w->tables[i];
-		IngestEvent **batch = events;
-		int			n_batch = n;
+		int			first = 0;
+		int			last = n - 1;
 		bool		several_keys;
 		int64		last_key[MAX_KEY_COLUMNS];	/* of the last group */
 
@@ -737,35 +749,40 @@ RtrecStateWriterApply(RtrecStateWriter *w, IngestEvent **events, int n)
 		}
 		if (t->spec->needs_category)
 		{
-			/* in the same order: the groups stay adjacent */
-			n_batch = 0;
-			for (int k = 0; k < n; k++)
-				if (events[k]->has_category)
-					with_category[n_batch++] = events[k];
-			batch = with_category;
+			/* the runs of events without a category are skipped below */
+			while (first <= last && !events[first].has_category)
+				first++;
+			while (last >= first && !events[last].has_category)
+				last--;
 		}
 
 		/* sorted: the first and the last event have the least and greatest keys */
-		several_keys = n_batch > 1 &&
-			t->spec->group_by(&batch[0], &batch[n_batch - 1]) != 0;
+		several_keys = first < last &&
+			t->spec->group_by(&events[first], &events[last]) != 0;
 		if (several_keys)
 		{
-			IngestGroup last;
+			IngestGroup last_group;
 
-			last.user_id = batch[n_batch - 1]->user_id;
-			last.item_id = batch[n_batch - 1]->item_id;
-			last.category_id = batch[n_batch - 1]->category_id;
+			last_group.user_id = events[last].user_id;
+			last_group.item_id = events[last].item_id;
+			last_group.category_id = events[last].category_id;
 			for (int k = 0; k < t->n_scan_keys; k++)
-				last_key[k] = key_value(t->spec->columns[k].role, &last, w->slot);
+				last_key[k] = key_value(t->spec->columns[k].role, &last_group, w->slot);
 		}
 		t->cursor = RtrecKeyCursorBegin(t->target.rel, t->pkey, &w->dirty, t->n_scan_keys,
 										several_keys ? last_key : NULL);
-		for (int next = 0; next < n_batch;)
+		for (int next = first; next <= last;)
 		{
 			IngestGroup group;
 			bool		is_new;
 
-			fold_run(batch, n_batch, &next, t->spec->group_by, &group);
+			if (t->spec->needs_category && !events[next].has_category)
+			{
+				/* its group_by keeps events without a category apart */
+				next++;
+				continue;
+			}
+			fold_run(events, last + 1, &next, t->spec->group_by, &group);
 			is_new = write_group(w, t, &group);
 			if (t->spec->queues_pairs)
 				queue_pair(w, &group, is_new);
@@ -774,7 +791,6 @@ RtrecStateWriterApply(RtrecStateWriter *w, IngestEvent **events, int n)
 		RtrecBulkInserterFinish(t->target.inserter);
 	}
 	RtrecBulkInserterFinish(w->queue.inserter);
-	pfree(with_category);
 
 	/*
 	 * Only now, holding the queue's ROW EXCLUSIVE lock until commit: a worker
