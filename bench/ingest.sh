@@ -22,8 +22,10 @@
 #
 # Usage: bench/ingest.sh [options]
 #   --duration N       seconds per pgbench run (default 20)
-#   --rounds N         rounds of each measurement (default 3)
-#   --quick            --duration 5 --rounds 1
+#   --rounds N         rounds of the pgbench measurements (default 3)
+#   --bulk-rounds N    rounds of the bulk measurements (default 7: a round takes
+#                      seconds, and the plain table's COPY varies most)
+#   --quick            --duration 5 --rounds 1 --bulk-rounds 1
 #   --no-build         use the installed extension as is
 #   --head             build the committed HEAD (git archive into the temp dir),
 #                      not the working tree
@@ -42,6 +44,7 @@ set -euo pipefail
 
 DURATION=20
 ROUNDS=3
+BULK_ROUNDS=7
 BUILD=1
 BUILD_FROM=tree
 BUILD_DIR=
@@ -54,7 +57,8 @@ while [ $# -gt 0 ]; do
 	case "$1" in
 		--duration) DURATION="${2:?--duration needs a number of seconds}"; shift 2 ;;
 		--rounds) ROUNDS="${2:?--rounds needs a number}"; shift 2 ;;
-		--quick) DURATION=5; ROUNDS=1; shift ;;
+		--bulk-rounds) BULK_ROUNDS="${2:?--bulk-rounds needs a number}"; shift 2 ;;
+		--quick) DURATION=5; ROUNDS=1; BULK_ROUNDS=1; shift ;;
 		--no-build) BUILD=0; BUILD_FROM=installed; shift ;;
 		--head) BUILD=1; BUILD_FROM=HEAD; shift ;;
 		--src) BUILD=1; BUILD_FROM=dir; BUILD_DIR="${2:?--src needs a directory}"; shift 2 ;;
@@ -67,8 +71,8 @@ while [ $# -gt 0 ]; do
 		*) echo "unknown option: $1 (try --help)" >&2; exit 2 ;;
 	esac
 done
-case "$DURATION$ROUNDS$DRAIN_TIMEOUT" in *[!0-9]*) echo "--duration, --rounds and --drain-timeout take whole numbers" >&2; exit 2 ;; esac
-[ "$DURATION" -ge 1 ] && [ "$ROUNDS" -ge 1 ] || { echo "--duration and --rounds must be >= 1" >&2; exit 2; }
+case "$DURATION$ROUNDS$BULK_ROUNDS$DRAIN_TIMEOUT" in *[!0-9]*) echo "--duration, --rounds, --bulk-rounds and --drain-timeout take whole numbers" >&2; exit 2 ;; esac
+[ "$DURATION" -ge 1 ] && [ "$ROUNDS" -ge 1 ] && [ "$BULK_ROUNDS" -ge 1 ] || { echo "--duration, --rounds and --bulk-rounds must be >= 1" >&2; exit 2; }
 for part in ${ONLY//,/ }; do
 	case "$part" in bulk|single|hot) ;; *) echo "--only: unknown part $part (bulk, single, hot)" >&2; exit 2 ;; esac
 done
@@ -364,10 +368,10 @@ HAS_QUEUE=$(sql_value "SELECT (to_regclass('rtrec.swing_queue') IS NOT NULL)::in
 [ "$NO_WORKER" -eq 0 ] || HAS_QUEUE=0	# nothing would drain it
 
 # ---- bulk ----
-log "bulk: COPY and INSERT ... SELECT of $BULK_EVENTS events, $ROUNDS round(s)"
+log "bulk: COPY and INSERT ... SELECT of $BULK_EVENTS events, $BULK_ROUNDS round(s)"
 COPY_PLAIN=(); COPY_RTREC=(); INS_PLAIN=(); INS_RTREC=(); DRAIN_COPY=(); DRAIN_INS=()
 want bulk || log "bulk: skipped (--only)"
-want bulk && for round in $(seq 1 "$ROUNDS"); do
+want bulk && for round in $(seq 1 "$BULK_ROUNDS"); do
 	sql -c "TRUNCATE bench.plain_events, rtrec.events" -c "CHECKPOINT"
 	COPY_PLAIN+=("$(sql_time_ms "" "COPY bench.plain_events (user_id, item_id, event_type, ts) FROM '$CSV' WITH (FORMAT csv);")")
 	sql -c "CHECKPOINT"
@@ -473,7 +477,7 @@ workload     users uniform 1..$N_USERS; items zipfian s=$ZIPF_S over 1..$N_ITEMS
              event types view/click/cart/purchase drawn 70/20/7/3 %;
              rtrec.items: $N_ITEMS items in $N_CATEGORIES categories (every event's item is known)
 reference    bench.plain_events: same columns as rtrec.events, no triggers
-rounds       $ROUNDS, plain and rtrec alternating; figures are medians (all runs in brackets)
+rounds       $ROUNDS (pgbench runs), $BULK_ROUNDS (bulk); plain and rtrec alternating; figures are medians (all runs in brackets)
 order        bulk rounds, then single-row rounds, then hot/zipfian rounds (single-row and hot
              runs add to the events of the last bulk round; nothing is truncated between them)
 parts        ${ONLY//,/, }
