@@ -228,8 +228,22 @@ crashes() { grep -c 'terminated by signal' "$TMP/server.log" || true; }
 
 # runs SQL statements and prints the time of the last one in milliseconds,
 # or FAIL (the error goes to stderr and the server is waited for)
+# Every timed run starts with no autovacuum worker running (waits up to a
+# minute): a worker that the previous run's rows woke up would otherwise
+# share the two cores with whichever run came next.
+quiet() {
+	local waited=0
+	while [ "$(sql_value "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'" 2>/dev/null || echo 0)" != 0 ]; do
+		[ "$waited" -lt 600 ] || { log "WARNING: autovacuum still running after 60 s; timing anyway"; return 0; }
+		sleep 0.1
+		waited=$((waited + 1))
+	done
+	[ "$waited" -eq 0 ] || log "  (waited $((waited / 10)).$((waited % 10)) s for autovacuum)"
+}
+
 sql_time_ms() {
 	local out
+	quiet
 	if out=$(printf '%s\n\\timing on\n%s\n' "$1" "$2" | sql -A -t -f - 2>&1); then
 		echo "$out" | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | tail -n 1
 	else
@@ -312,6 +326,7 @@ pgbench_script rtrec.events "$HOT_ITEM" >"$TMP/hot.sql"
 run_pgbench() {	# $1 script, $2 clients, $3 label
 	local out tps failed
 	sql -c "CHECKPOINT" >/dev/null
+	quiet
 	out=$(rtrec_as_pg "$PGBIN/pgbench" -n -M prepared -f "$1" -c "$2" -j "$PGBENCH_THREADS" -T "$DURATION" bench 2>&1) || true
 	tps=$(echo "$out" | sed -n 's/^tps = \([0-9.]*\) .*without initial connection time.*/\1/p')
 	failed=$(echo "$out" | sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p')
@@ -472,7 +487,7 @@ rtrec        $BUILT; rtrec.so md5 $RTREC_SO_MD5
 server       $(sql_value "SELECT version()")
 machine      $(nproc) CPUs ($(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -n 1)), $(free -g | awk '/^Mem:/ { print $2 " GB RAM" }'), shared with other work
 settings     $SERVER_SETTINGS; everything else default (fsync on, autovacuum on, work_mem 4MB)
-             CHECKPOINT before every timed run$( [ "$HAS_QUEUE" -eq 1 ] && echo "; every timed run starts with an empty Swing queue")
+             CHECKPOINT before every timed run, which starts when no autovacuum worker runs$( [ "$HAS_QUEUE" -eq 1 ] && echo "; every timed run starts with an empty Swing queue")
 workload     users uniform 1..$N_USERS; items zipfian s=$ZIPF_S over 1..$N_ITEMS;
              event types view/click/cart/purchase drawn 70/20/7/3 %;
              rtrec.items: $N_ITEMS items in $N_CATEGORIES categories (every event's item is known)
