@@ -275,13 +275,9 @@ RtrecBulkInserterStore(RtrecBulkInserter *b)
 }
 
 static int
-compare_entries(const void *a, const void *b, void *arg)
+compare_entries(const SortedEntry *x, const SortedEntry *y, const int *n_columns)
 {
-	const SortedEntry *x = a;
-	const SortedEntry *y = b;
-	int			n_columns = *(const int *) arg;
-
-	for (int k = 0; k < n_columns; k++)
+	for (int k = 0; k < *n_columns; k++)
 	{
 		int			c = RtrecCompareInt64Values(x->values[k], y->values[k]);
 
@@ -290,6 +286,29 @@ compare_entries(const void *a, const void *b, void *arg)
 	}
 	return ItemPointerCompare((ItemPointer) &x->tid, (ItemPointer) &y->tid);
 }
+
+/* sorts a deferred index's entries, the comparison inlined where it can be */
+#if RTREC_HAVE_SORT_TEMPLATE
+#define ST_SORT sort_entries
+#define ST_ELEMENT_TYPE SortedEntry
+#define ST_COMPARE(a, b, arg) compare_entries(a, b, arg)
+#define ST_COMPARE_ARG_TYPE const int
+#define ST_SCOPE static
+#define ST_DEFINE
+#include "lib/sort_template.h"
+#else
+static int
+qsort_entries(const void *a, const void *b, void *arg)
+{
+	return compare_entries(a, b, arg);
+}
+
+static void
+sort_entries(SortedEntry *entries, size_t n, const int *n_columns)
+{
+	qsort_arg(entries, n, sizeof(SortedEntry), qsort_entries, (void *) n_columns);
+}
+#endif
 
 /* Writes every row added so far and all their index entries */
 void
@@ -304,8 +323,7 @@ RtrecBulkInserterFinish(RtrecBulkInserter *b)
 		Relation	index = b->rri->ri_IndexRelationDescs[si->index_no];
 		IndexInfo  *info = b->rri->ri_IndexRelationInfo[si->index_no];
 
-		qsort_arg(si->entries, si->n_entries, sizeof(SortedEntry), compare_entries,
-				  &si->n_columns);
+		sort_entries(si->entries, si->n_entries, &si->n_columns);
 		for (int e = 0; e < si->n_entries; e++)
 		{
 			Datum		values[SORTED_MAX_COLUMNS];
