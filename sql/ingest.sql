@@ -270,7 +270,7 @@ SELECT * FROM rtrec_verify();
 --
 -- 10. a batch larger than one ingest chunk with keys spread over the whole
 --     batch; a chunk holds as many events as maintenance_work_mem does at
---     216 bytes each, and at least 65536: with 1MB, 65536
+--     200 bytes each, and at least 65536: with 1MB, 65536
 --
 SET maintenance_work_mem = '1MB';
 TRUNCATE rtrec.events;
@@ -482,7 +482,7 @@ ALTER TABLE rtrec.item_state RESET (autovacuum_enabled);
 ALTER TABLE rtrec.user_item_state RESET (autovacuum_enabled);
 DROP EXTENSION amcheck;
 
--- 16. one statement whose users mix items with and without a category,
+-- 15. one statement whose users mix items with and without a category,
 --     the batch's first and last users with none (the user-category pass
 --     skips the runs of events without one), then a statement whose items
 --     have none at all
@@ -506,7 +506,7 @@ SELECT * FROM rtrec_verify();
 TRUNCATE rtrec.events RESTART IDENTITY;
 DELETE FROM rtrec.items;
 
--- 15. a reinstall within one session: the trigger (and the backend's kept
+-- 16. a reinstall within one session: the trigger (and the backend's kept
 --     plans and settings) must find the new tables
 INSERT INTO rtrec.events (user_id, item_id, event_type) VALUES (1, 1, 'view');
 SET client_min_messages = warning;
