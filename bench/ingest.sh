@@ -405,9 +405,9 @@ if want bulk; then
 	GEN_MS=$(sql_time_ms "SELECT setseed(0.5);" "SELECT count(*) FROM ($GEN_SELECT) s;")
 	INS_CHECK=$(sql_value "SELECT format('%s events, item 1 share %s, top-10 items share %s',
 		count(*), round(avg((item_id = 1)::int), 3), round(avg((item_id <= 10)::int), 3)) FROM bench.plain_events")
-	STATE_ROWS=$(sql_value "SELECT format('user_state %s, item_state %s, user_category_state %s, user_item_state %s rows',
+	STATE_ROWS=$(sql_value "SELECT format('user_state %s, item_state %s, user_item_state %s rows; %s (user, category) pairs',
 		(SELECT count(*) FROM rtrec.user_state), (SELECT count(*) FROM rtrec.item_state),
-		(SELECT count(*) FROM rtrec.user_category_state), (SELECT count(*) FROM rtrec.user_item_state))")
+		(SELECT count(*) FROM rtrec.user_item_state), (SELECT count(*) FROM rtrec.user_category))")
 fi
 
 # ---- single-row, 2 clients ----

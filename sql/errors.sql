@@ -35,7 +35,6 @@ SELECT 'event' AS rel, format('%s %s %s %s %s', event_id, user_id, item_id, even
 UNION ALL SELECT 'item', format('%s', i) FROM rtrec.items i
 UNION ALL SELECT 'user_state', format('%s', s) FROM rtrec.user_state s
 UNION ALL SELECT 'item_state', format('%s', s) FROM rtrec.item_state s
-UNION ALL SELECT 'user_category_state', format('%s', s) FROM rtrec.user_category_state s
 UNION ALL SELECT 'user_item_state', format('%s', s) FROM rtrec.user_item_state s;
 
 INSERT INTO rtrec.items (item_id, category_id) VALUES (1, 10), (2, 20);

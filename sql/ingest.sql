@@ -241,7 +241,6 @@ SELECT * FROM rtrec_verify();
 TRUNCATE rtrec.events;
 SELECT (SELECT count(*) FROM rtrec.user_state) AS user_state,
        (SELECT count(*) FROM rtrec.item_state) AS item_state,
-       (SELECT count(*) FROM rtrec.user_category_state) AS user_category_state,
        (SELECT count(*) FROM rtrec.user_item_state) AS user_item_state,
        (SELECT count(*) FROM rtrec.items) AS items;
 SELECT * FROM rtrec_verify();
@@ -369,7 +368,7 @@ SELECT * FROM user50;
 -- the deleted rows' places are freed by VACUUM and taken by other users' rows
 DELETE FROM rtrec.events WHERE user_id = 50;
 SELECT rtrec_rebuild();
-VACUUM rtrec.user_state, rtrec.item_state, rtrec.user_category_state, rtrec.user_item_state;
+VACUUM rtrec.user_state, rtrec.item_state, rtrec.user_item_state;
 INSERT INTO rtrec.items (item_id, category_id) SELECT i, 500 FROM generate_series(51, 90) i;
 INSERT INTO rtrec.events (user_id, item_id, event_type, ts)
 SELECT u, i, 'view', '2024-04-02 00:00:00+00' FROM generate_series(51, 90) u, generate_series(51, 90) i;
@@ -399,7 +398,7 @@ LANGUAGE sql AS $$
 SELECT count(*), count(bt_index_check(i.indexrelid, true))
   FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid
  WHERE c.relnamespace = 'rtrec'::regnamespace
-   AND c.relname IN ('user_state', 'item_state', 'user_category_state', 'user_item_state')
+   AND c.relname IN ('user_state', 'item_state', 'user_item_state')
 $$;
 TRUNCATE rtrec.events;
 INSERT INTO rtrec.items (item_id, category_id) SELECT i, 600 + i % 7 FROM generate_series(1000, 1999) i;
@@ -484,8 +483,9 @@ DROP EXTENSION amcheck;
 
 -- 15. one statement whose users mix items with and without a category,
 --     the batch's first and last users with none (the user-category pass
---     skips the runs of events without one), then a statement whose items
---     have none at all
+--     of a database not yet updated to 1.2 skips the runs of events without
+--     one), then a statement whose items have none at all, then items that
+--     change category
 TRUNCATE rtrec.events;
 INSERT INTO rtrec.items (item_id, category_id) VALUES (3000, NULL), (3001, 700), (3002, 701), (3003, NULL);
 INSERT INTO rtrec.events (user_id, item_id, event_type, ts) VALUES
@@ -500,6 +500,31 @@ INSERT INTO rtrec.events (user_id, item_id, event_type, ts) VALUES
   (4, 3000, 'view', '2024-08-01 00:00:07+00'), (5, 3003, 'view', '2024-08-01 00:00:08+00');
 SELECT user_id, category_id, n_events FROM rtrec.user_category ORDER BY 1, 2;
 SELECT user_id, n_events, last_item_id, last_category_id FROM rtrec.user_features ORDER BY 1;
+SELECT * FROM rtrec_verify();
+-- then the items move while user 2 has events on them: item 3000 gets its
+-- first category (NULL -> 700), item 3001 another one (700 -> 701).  The
+-- pair gets a row per category (user_item_state), rtrec.user_items still
+-- counts it once, and rtrec.user_category files each event under the
+-- category it came with: 700 = 3000's new view + 3001's view and cart; 701 =
+-- 3001's new view and click (the click a statement of its own, which finds
+-- both of the pair's rows) + 3002's view.
+UPDATE rtrec.items SET category_id = 700 WHERE item_id = 3000;
+UPDATE rtrec.items SET category_id = 701 WHERE item_id = 3001;
+INSERT INTO rtrec.events (user_id, item_id, event_type, ts) VALUES
+  (2, 3000, 'view', '2024-08-02 00:00:00+00'), (2, 3001, 'view', '2024-08-02 00:00:01+00');
+INSERT INTO rtrec.events (user_id, item_id, event_type, ts) VALUES
+  (2, 3001, 'click', '2024-08-02 00:00:02+00');
+SELECT item_id, category_id, n_events FROM rtrec.user_item_state WHERE user_id = 2
+ ORDER BY 1, 2 NULLS FIRST;
+SELECT item_id, n_events FROM rtrec.user_items WHERE user_id = 2 ORDER BY 1;
+SELECT category_id, n_events FROM rtrec.user_category WHERE user_id = 2 ORDER BY 1;
+-- a recomputation files the past under the current categories (3000 and
+-- 3001's events all in 700 and 701): it differs until rtrec_rebuild(), for
+-- user 2 and for 3000's other users (1, 3 and 4: category and last category)
+SELECT relation, key FROM rtrec_verify();
+SELECT rtrec_rebuild();
+SELECT item_id, category_id, n_events FROM rtrec.user_item_state WHERE user_id = 2
+ ORDER BY 1, 2 NULLS FIRST;
 SELECT * FROM rtrec_verify();
 
 -- leave nothing behind

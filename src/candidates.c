@@ -75,10 +75,11 @@ prepare_plans(void)
 								  " UNION ALL "
 								  "SELECT 1, item_id, neighbor_id, score FROM rtrec.cf_neighbors WHERE item_id = ANY($1)",
 								  1, array_arg);
+	/* the view: its table changed in 1.2, and this plan outlives an update */
 	categories_plan = RtrecPrepareKept(
-								   "SELECT category_id, rtrec.log2_sum(affinity_log2) AS l"
-								   "  FROM rtrec.user_category_state WHERE user_id = $1"
-								   " GROUP BY category_id ORDER BY l DESC, category_id", 1, int8_arg);
+								   "SELECT category_id, affinity_log2 FROM rtrec.user_category"
+								   " WHERE user_id = $1 ORDER BY affinity_log2 DESC, category_id",
+								   1, int8_arg);
 	/* $1 categories (ranks <= $2), and overall (ranks <= $4) when $3 */
 	trending_plan = RtrecPrepareKept(
 								 "SELECT category_id, item_id, trend_log2 FROM rtrec.trending_items"

@@ -228,12 +228,15 @@ rtrec_events_truncate(PG_FUNCTION_ARGS)
 	events_relation((TriggerData *) fcinfo->context, "rtrec.events_truncate", &cols);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute("TRUNCATE rtrec.user_state, rtrec.item_state, "
-					"rtrec.user_category_state, rtrec.user_item_state, "
+	if (SPI_execute("TRUNCATE rtrec.user_state, rtrec.item_state, rtrec.user_item_state, "
 					"rtrec.swing_queue, rtrec.pending_items, rtrec.swing_neighbors, rtrec.cf_neighbors, "
 					"rtrec.trending_items",
 					false, 0) != SPI_OK_UTILITY)
 		elog(ERROR, "could not truncate the rtrec state tables");
+	/* a database not yet updated to 1.2 has one more (state_write.c) */
+	if (OidIsValid(get_relname_relid("user_category_state", get_namespace_oid(RTREC_SCHEMA, false))) &&
+		SPI_execute("TRUNCATE rtrec.user_category_state", false, 0) != SPI_OK_UTILITY)
+		elog(ERROR, "could not truncate rtrec.user_category_state");
 	SPI_finish();
 	return PointerGetDatum(NULL);
 }

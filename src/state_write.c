@@ -7,8 +7,8 @@
  * Every state table is keyed by (key..., slot), and only the backend that
  * owns a slot writes its rows (RtrecWriterSlot(), see ingest.c).  So an
  * upsert needs neither speculative insertion nor a plan: we group the batch
- * by key, look the keys up in the primary key with a dirty snapshot, in
- * key order (key_cursor.c), and update the row found with the executor's
+ * by key, look the keys up in the table's unique key with a dirty snapshot,
+ * in key order (key_cursor.c), and update the row found with the executor's
  * simple update (constraints, index entries, HOT), as logical replication's
  * apply worker does, or add a new row to the batch's new rows, which
  * bulk_insert.c writes as COPY would.  Starting one five-way INSERT ... ON
@@ -61,7 +61,8 @@ typedef struct IngestGroup
 {
 	int64		user_id;		/* the key columns */
 	int64		item_id;
-	int64		category_id;
+	int64		category_id;	/* also a column of user_item_state */
+	bool		has_category;
 	/* the latest event, by (ts, event_id): the columns a row takes from it */
 	int64		latest_event_id;
 	int64		latest_item_id;
@@ -242,6 +243,7 @@ fold_run(const IngestEvent *events, int n, int *next, EventComparator same_key, 
 	g->user_id = e->user_id;
 	g->item_id = e->item_id;
 	g->category_id = e->category_id;
+	g->has_category = e->has_category;
 	set_latest(g, e);
 	g->n_events = 1;
 	g->weight_sum = e->weight;
@@ -296,34 +298,46 @@ typedef struct StateTableSpec
 	EventComparator group_by;	/* equal keys */
 	bool		needs_category;	/* only events whose item has a category */
 	bool		queues_pairs;	/* each group is a (user, item) pair to queue */
+	bool		before_1_2;		/* only in a database not yet updated to 1.2 */
 	int			n_columns;
 	StateColumnSpec columns[MAX_STATE_COLUMNS];	/* in table order, keys first */
 } StateTableSpec;
 
 /*
  * In the order the batch is written.  Each sort leaves the table's groups in
- * its primary key's order, which the key cursor walks forward; the batch is
- * sorted again only when the sort changes (RtrecStateWriterApply).
- * user_state groups the (user, item) order of user_item_state by user, and
- * user_category_state only sorts each user's run of it: two sorts of the
- * whole batch, not three.
+ * its key's order, which the key cursor walks forward; the batch is sorted
+ * again only when the sort changes (RtrecStateWriterApply).  user_state
+ * groups the (user, item) order of user_item_state by user: two sorts of
+ * the whole batch.
+ *
+ * user_item_state's rows carry their events' category, the key's last
+ * column after the slot: a pair gets a row per category its item had when
+ * its events came, and rtrec.user_category sums the rows per category.  A
+ * batch files all events of an item under one category (ingest.c), so
+ * grouping by (user, item) is grouping by (user, item, category); the
+ * pair's row of another category is told apart when the key is looked up
+ * (find_slot_row).
+ *
+ * Before 1.2 a (user, category) table kept those sums, and user_item_state
+ * had no category (its column here is the last one).  The library serves
+ * a database not yet updated (ALTER EXTENSION rtrec UPDATE) that way.
  */
 static const StateTableSpec state_table_specs[] = {
-	{"user_item_state", sort_by_user_item, compare_by_user_item, false, true, 8,
+	{"user_item_state", sort_by_user_item, compare_by_user_item, false, true, false, 9,
 		{{"user_id", COL_USER}, {"item_id", COL_ITEM}, {"slot", COL_SLOT},
 		 {"n_events", COL_N_EVENTS}, {"weight_sum", COL_WEIGHT_SUM},
 		 {"affinity_log2", COL_DECAY_LOG2}, {"first_ts", COL_FIRST_TS},
-		 {"last_ts", COL_LAST_TS}}},
-	{"user_state", sort_by_user_item, compare_by_user, false, false, 9,
+		 {"last_ts", COL_LAST_TS}, {"category_id", COL_CATEGORY}}},
+	{"user_state", sort_by_user_item, compare_by_user, false, false, false, 9,
 		{{"user_id", COL_USER}, {"slot", COL_SLOT}, {"n_events", COL_N_EVENTS},
 		 {"weight_sum", COL_WEIGHT_SUM}, {"first_ts", COL_FIRST_TS}, {"last_ts", COL_LAST_TS},
 		 {"last_event_id", COL_LAST_EVENT}, {"last_item_id", COL_LAST_ITEM},
 		 {"last_category_id", COL_LAST_CATEGORY}}},
-	{"user_category_state", sort_each_user_by_category, compare_by_user_category, true, false, 7,
+	{"user_category_state", sort_each_user_by_category, compare_by_user_category, true, false, true, 7,
 		{{"user_id", COL_USER}, {"category_id", COL_CATEGORY}, {"slot", COL_SLOT},
 		 {"n_events", COL_N_EVENTS}, {"weight_sum", COL_WEIGHT_SUM},
 		 {"affinity_log2", COL_DECAY_LOG2}, {"last_ts", COL_LAST_TS}}},
-	{"item_state", sort_by_item, compare_by_item, false, false, 7,
+	{"item_state", sort_by_item, compare_by_item, false, false, false, 7,
 		{{"item_id", COL_ITEM}, {"slot", COL_SLOT}, {"n_events", COL_N_EVENTS},
 		 {"weight_sum", COL_WEIGHT_SUM}, {"trend_log2", COL_DECAY_LOG2},
 		 {"first_ts", COL_FIRST_TS}, {"last_ts", COL_LAST_TS}}},
@@ -348,7 +362,9 @@ typedef struct StateTable
 	const StateTableSpec *spec;
 	TargetRelation target;
 	Relation	pkey;
+	int			n_columns;		/* spec's, or one less before 1.2 */
 	int			n_keys;			/* key columns, slot included */
+	int			category_col;	/* a column after the slot: -1 if none */
 	int			last_ts_col;	/* -1 if none */
 	int			last_event_col; /* -1 if none */
 	TupleTableSlot *found;		/* the slot's current row of a key */
@@ -369,7 +385,9 @@ struct RtrecStateWriter
 	EState	   *estate;
 	int			slot;
 	SnapshotData dirty;
+	bool		before_1_2;		/* the state tables of rtrec 1.0 and 1.1 */
 	StateTable	tables[N_STATE_TABLES];
+	int			n_tables;
 	TargetRelation queue;
 };
 
@@ -444,26 +462,32 @@ target_close(TargetRelation *target)
 	table_close(target->rel, NoLock);
 }
 
-/* The primary key (key columns..., slot), which must lead the table */
+/*
+ * The unique index on (key columns..., slot), which lead the table, then the
+ * category if the table has one after its slot
+ */
 static Relation
-state_primary_key(StateTable *t)
+state_key_index(StateTable *t)
 {
 	ResultRelInfo *rri = t->target.rri;
+	int			n_index_keys = t->n_keys + (t->category_col >= 0 ? 1 : 0);
 
 	for (int i = 0; i < rri->ri_NumIndices; i++)
 	{
 		Relation	index = rri->ri_IndexRelationDescs[i];
 		Form_pg_index form = index->rd_index;
-		bool		leads = form->indisprimary && form->indnkeyatts == t->n_keys;
+		bool		leads = form->indisunique && form->indnkeyatts == n_index_keys;
 
 		for (int k = 0; leads && k < t->n_keys; k++)
 			leads = form->indkey.values[k] == k + 1;
+		if (leads && t->category_col >= 0)
+			leads = form->indkey.values[t->n_keys] == t->category_col + 1;
 		if (leads)
 			return index;
 	}
 	ereport(ERROR,
 			(errcode(ERRCODE_DATA_CORRUPTED),
-			 errmsg("rtrec.%s has no primary key on its first %d columns",
+			 errmsg("rtrec.%s has no unique index on its first %d columns",
 					t->spec->name, t->n_keys),
 			 errhint("Do not alter rtrec's tables; reinstall the extension.")));
 	return NULL;				/* keep the compiler quiet */
@@ -474,25 +498,36 @@ state_table_open(RtrecStateWriter *w, StateTable *t, const StateTableSpec *spec)
 {
 	t->spec = spec;
 	target_open(&t->target, spec->name, w->estate);
-	check_column_count(t->target.rel, spec->n_columns);
+	t->n_columns = spec->n_columns;
 	t->n_keys = 0;
-	t->last_ts_col = t->last_event_col = -1;
+	t->category_col = t->last_ts_col = t->last_event_col = -1;
 	for (int c = 0; c < spec->n_columns; c++)
 	{
 		StateColumn role = spec->columns[c].role;
 
-		check_column(t->target.rel, c, spec->columns[c].name, state_column_type(role));
 		if (role == COL_SLOT)
 			t->n_keys = c + 1;
+		else if (role == COL_CATEGORY && t->n_keys > 0)
+		{
+			/* before 1.2 no row had a category beside its key (and it was last) */
+			if (w->before_1_2)
+			{
+				t->n_columns = c;
+				break;
+			}
+			t->category_col = c;
+		}
 		else if (role == COL_LAST_TS)
 			t->last_ts_col = c;
 		else if (role == COL_LAST_EVENT)
 			t->last_event_col = c;
+		check_column(t->target.rel, c, spec->columns[c].name, state_column_type(role));
 	}
+	check_column_count(t->target.rel, t->n_columns);
 	Assert(t->n_keys > 0 && t->n_keys <= MAX_KEY_COLUMNS);
 	/* pairs are looked up in every slot at once: is the pair new? */
 	t->n_scan_keys = spec->queues_pairs ? t->n_keys - 1 : t->n_keys;
-	t->pkey = state_primary_key(t);
+	t->pkey = state_key_index(t);
 	t->found = table_slot_create(t->target.rel, NULL);
 	t->updated = table_slot_create(t->target.rel, NULL);
 }
@@ -513,8 +548,11 @@ RtrecStateWriterOpen(void)
 	w->estate = CreateExecutorState();
 	w->slot = RtrecWriterSlot();
 	InitDirtySnapshot(w->dirty);
+	w->before_1_2 = OidIsValid(get_relname_relid("user_category_state",
+												 get_namespace_oid(RTREC_SCHEMA, false)));
 	for (int i = 0; i < N_STATE_TABLES; i++)
-		state_table_open(w, &w->tables[i], &state_table_specs[i]);
+		if (w->before_1_2 || !state_table_specs[i].before_1_2)
+			state_table_open(w, &w->tables[w->n_tables++], &state_table_specs[i]);
 	target_open(&w->queue, "swing_queue", w->estate);
 	check_column_count(w->queue.rel, lengthof(queue_columns));
 	for (int c = 0; c < lengthof(queue_columns); c++)
@@ -525,7 +563,7 @@ RtrecStateWriterOpen(void)
 void
 RtrecStateWriterClose(RtrecStateWriter *w)
 {
-	for (int i = 0; i < N_STATE_TABLES; i++)
+	for (int i = 0; i < w->n_tables; i++)
 		state_table_close(&w->tables[i]);
 	target_close(&w->queue);
 	FreeExecutorState(w->estate);
@@ -553,31 +591,48 @@ key_value(StateColumn role, const IngestGroup *g, int slot)
 	return 0;					/* keep the compiler quiet */
 }
 
+/* Is the row in t->found the slot's row of group g (and its category's)? */
+static bool
+is_slot_row(RtrecStateWriter *w, StateTable *t, const IngestGroup *g)
+{
+	bool		isnull;
+	Datum		category;
+
+	if (t->n_scan_keys < t->n_keys &&
+		DatumGetInt32(slot_getattr(t->found, t->n_keys, &isnull)) != w->slot)
+		return false;
+	if (t->category_col < 0)
+		return true;
+	category = slot_getattr(t->found, t->category_col + 1, &isnull);
+	if (isnull || !g->has_category)
+		return isnull && !g->has_category;
+	return DatumGetInt64(category) == g->category_id;
+}
+
 /*
- * Finds the slot's row of the key in t->found.  A row that another
+ * Finds the slot's row of group g's key in t->found.  A row that another
  * transaction is inserting or deleting is waited for, then looked up again.
  * When the scan covers every slot (n_scan_keys < n_keys), also says whether
- * another slot has the key in a row that no running transaction is
- * inserting; when the slot's own row is found that is left incomplete.
+ * another row has the key (another slot's, or another category's) that no
+ * running transaction is inserting; when the slot's own row is found that
+ * is left incomplete.
  */
 static bool
-find_slot_row(RtrecStateWriter *w, StateTable *t, const int64 *keys, bool *in_other_slot)
+find_slot_row(RtrecStateWriter *w, StateTable *t, const IngestGroup *g, const int64 *keys,
+			  bool *in_other_row)
 {
 	for (;;)
 	{
 		TransactionId xwait = InvalidTransactionId;
 		bool		found = false;
 
-		*in_other_slot = false;
+		*in_other_row = false;
 		RtrecKeyCursorSeek(t->cursor, keys);
 		while (RtrecKeyCursorNext(t->cursor, t->found))
 		{
-			bool		isnull;
-
-			if (t->n_scan_keys < t->n_keys &&
-				DatumGetInt32(slot_getattr(t->found, t->n_keys, &isnull)) != w->slot)
+			if (!is_slot_row(w, t, g))
 			{
-				*in_other_slot |= !TransactionIdIsValid(w->dirty.xmin);
+				*in_other_row |= !TransactionIdIsValid(w->dirty.xmin);
 				continue;
 			}
 			found = true;
@@ -613,7 +668,7 @@ merge_group(const StateTable *t, const IngestGroup *g, int slot, TupleTableSlot 
 				(g->latest_ts == old_ts && g->latest_event_id > old_event);
 		}
 	}
-	for (int c = 0; c < t->spec->n_columns; c++)
+	for (int c = 0; c < t->n_columns; c++)
 	{
 		StateColumn role = t->spec->columns[c].role;
 		Datum		was = old != NULL ? old->tts_values[c] : (Datum) 0;
@@ -624,8 +679,11 @@ merge_group(const StateTable *t, const IngestGroup *g, int slot, TupleTableSlot 
 		{
 			case COL_USER:
 			case COL_ITEM:
-			case COL_CATEGORY:
 				values[c] = Int64GetDatum(key_value(role, g, slot));
+				break;
+			case COL_CATEGORY:
+				values[c] = Int64GetDatum(g->category_id);
+				nulls[c] = !g->has_category;
 				break;
 			case COL_SLOT:
 				values[c] = Int32GetDatum(slot);
@@ -681,17 +739,17 @@ write_group(RtrecStateWriter *w, StateTable *t, const IngestGroup *g)
 	int64		keys[MAX_KEY_COLUMNS];
 	TupleTableSlot *row;
 	bool		found;
-	bool		in_other_slot;
+	bool		in_other_row;
 
 	for (int k = 0; k < t->n_keys; k++)
 		keys[k] = key_value(t->spec->columns[k].role, g, w->slot);
-	found = find_slot_row(w, t, keys, &in_other_slot);
+	found = find_slot_row(w, t, g, keys, &in_other_row);
 	if (!found)
 	{
 		row = RtrecBulkInserterSlot(t->target.inserter);
 		merge_group(t, g, w->slot, NULL, row->tts_values, row->tts_isnull);
 		RtrecBulkInserterStore(t->target.inserter);
-		return !in_other_slot;
+		return !in_other_row;
 	}
 	row = t->updated;
 	ExecClearTuple(row);
@@ -731,7 +789,7 @@ RtrecStateWriterApply(RtrecStateWriter *w, IngestEvent *events, int n)
 	CommandCounterIncrement();
 	w->estate->es_output_cid = GetCurrentCommandId(true);
 
-	for (int i = 0; i < N_STATE_TABLES; i++)
+	for (int i = 0; i < w->n_tables; i++)
 	{
 		StateTable *t = &w->tables[i];
 		int			first = 0;

@@ -142,7 +142,7 @@ for my $table (qw(config event_types model_weights items users events))
 	like($toc, qr/TABLE DATA rtrec $table /, "the dump holds the data of rtrec.$table");
 }
 like($toc, qr/SEQUENCE SET rtrec events_event_id_seq /, 'the dump holds the event id sequence');
-for my $table (qw(user_state item_state user_category_state user_item_state swing_queue
+for my $table (qw(user_state item_state user_item_state swing_queue
 	swing_neighbors cf_neighbors trending_items))
 {
 	unlike($toc, qr/TABLE DATA rtrec $table /, "the dump leaves out derived rtrec.$table");

@@ -160,7 +160,7 @@ my @app_denied = (
 		  CREATE TRIGGER fake_apply AFTER INSERT ON fake REFERENCING NEW TABLE AS new_events
 			FOR EACH STATEMENT EXECUTE FUNCTION rtrec.events_apply()} ],
 );
-for my $derived (qw(user_state item_state user_category_state user_item_state swing_queue
+for my $derived (qw(user_state item_state user_item_state swing_queue
 	swing_neighbors cf_neighbors trending_items))
 {
 	push @app_denied,
