@@ -373,6 +373,23 @@ SELECT (SELECT array_agg(item_id) FROM rtrec_recommend(42, 10))
      = (SELECT array_agg(item_id) FROM default_top) AS restored;
 
 --
+-- A user's categories come from their (user, item) rows, each filed under
+-- the category its events came with: one item, viewed in category 1 and
+-- put in the cart after it moved to 2, gives c2i candidates of both
+--
+INSERT INTO rtrec.items (item_id, category_id) VALUES (9200, 1);
+INSERT INTO rtrec.events (user_id, item_id, event_type, ts) VALUES
+    (9201, 9200, 'view', '2024-01-03 12:00:00+00');
+UPDATE rtrec.items SET category_id = 2 WHERE item_id = 9200;
+INSERT INTO rtrec.events (user_id, item_id, event_type, ts) VALUES
+    (9201, 9200, 'cart', '2024-01-03 12:00:01+00');
+SELECT category_id, n_events, weight_sum FROM rtrec.user_category WHERE user_id = 9201 ORDER BY 1;
+SELECT string_agg(DISTINCT reason, ', ' ORDER BY reason) AS c2i_reasons
+  FROM rtrec_recommend(9201, 10000) WHERE reason LIKE 'c2i:%';
+-- the cart weighs more: category 2 first
+SELECT reason FROM rtrec_recommend(9201, 1);
+
+--
 -- Arguments
 --
 SELECT * FROM rtrec_recommend(NULL);

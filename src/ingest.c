@@ -234,7 +234,7 @@ rtrec_events_truncate(PG_FUNCTION_ARGS)
 					false, 0) != SPI_OK_UTILITY)
 		elog(ERROR, "could not truncate the rtrec state tables");
 	/* a database not yet updated to 1.2 has one more (state_write.c) */
-	if (OidIsValid(get_relname_relid("user_category_state", get_namespace_oid(RTREC_SCHEMA, false))) &&
+	if (RtrecStateBefore12() &&
 		SPI_execute("TRUNCATE rtrec.user_category_state", false, 0) != SPI_OK_UTILITY)
 		elog(ERROR, "could not truncate rtrec.user_category_state");
 	SPI_finish();

@@ -12,7 +12,9 @@
  */
 #include "postgres.h"
 
+#include "catalog/namespace.h"
 #include "fmgr.h"
+#include "utils/lsyscache.h"
 
 #include "rtrec.h"
 
@@ -26,4 +28,16 @@ void
 _PG_init(void)
 {
 	RtrecSettingsInit();
+}
+
+/*
+ * rtrec 1.2 dropped rtrec.user_category_state (user_item_state's rows carry
+ * the category since).  Asked per statement, not cached: ALTER EXTENSION
+ * rtrec UPDATE may run between two statements of a backend.
+ */
+bool
+RtrecStateBefore12(void)
+{
+	return OidIsValid(get_relname_relid("user_category_state",
+										get_namespace_oid(RTREC_SCHEMA, false)));
 }

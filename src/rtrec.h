@@ -87,6 +87,13 @@ RtrecCompareInt64Values(int64 x, int64 y)
 extern HTAB *RtrecInt64Table(const char *name, Size entrysize, long size,
 							 MemoryContext context);
 
+/*
+ * rtrec.c: whether this database's rtrec is older than 1.2, whose state
+ * tables differ (see state_write.c); the library serves both until ALTER
+ * EXTENSION rtrec UPDATE
+ */
+extern bool RtrecStateBefore12(void);
+
 /* decay.c: decayed sums kept as log2(sum of w * 2^(seconds since 2000 / h)) */
 extern double RtrecDecayLog2(double weight, TimestampTz ts, double half_life_s);
 extern double RtrecDecayValue(double l, TimestampTz ts, double half_life_s);

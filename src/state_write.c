@@ -548,8 +548,7 @@ RtrecStateWriterOpen(void)
 	w->estate = CreateExecutorState();
 	w->slot = RtrecWriterSlot();
 	InitDirtySnapshot(w->dirty);
-	w->before_1_2 = OidIsValid(get_relname_relid("user_category_state",
-												 get_namespace_oid(RTREC_SCHEMA, false)));
+	w->before_1_2 = RtrecStateBefore12();
 	for (int i = 0; i < N_STATE_TABLES; i++)
 		if (w->before_1_2 || !state_table_specs[i].before_1_2)
 			state_table_open(w, &w->tables[w->n_tables++], &state_table_specs[i]);
