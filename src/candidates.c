@@ -9,7 +9,9 @@
  *		them when the ranker weighs price or brand); the user's last
  *		category and newest event;
  *	 2. the Swing and cosine neighbour lists of the trigger items;
- *	 3. the user's category affinities;
+ *	 3. the user's category affinities: from the rows of 1. (they carry the
+ *		category their events were filed under), a query of their own
+ *		before 1.2;
  *	 4. trending items of the user's top categories (c2i) and overall;
  *	 5. catalog attributes of the pool, and its trend and first event time
  *		only when the ranker (or rtrec_train) uses them; rtrec_recommend
