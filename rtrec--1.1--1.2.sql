@@ -40,9 +40,9 @@ ALTER TABLE rtrec.item_state SET (fillfactor = 80);
 -- into both indexes.  Now it can, given room on the page: a user views,
 -- clicks and buys the same item.  Less room than the tables above: a pair
 -- repeats less often than a user or an item does, and this is the largest
--- state table.
+-- state table.  The index is built again below, once every row has its
+-- category: built now, it would get a second entry for most rows.
 DROP INDEX rtrec.user_item_state_item_idx;
-CREATE INDEX user_item_state_item_idx ON rtrec.user_item_state (item_id);
 ALTER TABLE rtrec.user_item_state SET (fillfactor = 90);
 
 -- 1.2: cosine CF weighs twice Swing by default, and the category of the
@@ -64,12 +64,14 @@ UPDATE rtrec.model_weights SET weight = 0.6 WHERE feature = 'last_category' AND 
 -- The existing rows get their item's current category, as rtrec_rebuild()
 -- would file them: events filed under an item's earlier category move to
 -- its current one (rtrec_verify() reported them until a rebuild anyway).
+-- The table has no index while its rows are updated.
 ALTER TABLE rtrec.user_item_state DROP CONSTRAINT user_item_state_pkey;
 ALTER TABLE rtrec.user_item_state ADD COLUMN category_id bigint;
 UPDATE rtrec.user_item_state s SET category_id = i.category_id
   FROM rtrec.items i
  WHERE i.item_id OPERATOR(pg_catalog.=) s.item_id AND i.category_id IS NOT NULL;
 CREATE UNIQUE INDEX user_item_state_key ON rtrec.user_item_state (user_id, item_id, slot, category_id);
+CREATE INDEX user_item_state_item_idx ON rtrec.user_item_state (item_id);
 COMMENT ON COLUMN rtrec.user_item_state.category_id IS
 	'the item''s category when these events were inserted (NULL: none); rtrec.user_category sums the rows per category';
 COMMENT ON TABLE rtrec.user_item_state IS

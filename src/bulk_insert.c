@@ -8,7 +8,7 @@
  * A batch of events makes up to one new row per key in each state table.
  * A heap_insert per row costs a buffer lookup and a WAL record per row;
  * table_multi_insert writes a page's worth of rows with one of each.
- * Unique indexes (the primary keys) are written row by row right after, so
+ * Unique indexes (the tables' keys) are written row by row right after, so
  * that a duplicate fails at once; their order is the batch's order anyway.
  * The entries of a non-unique index whose order is not the batch's --
  * user_item_state's (item_id), for a batch sorted by user -- would

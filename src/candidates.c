@@ -39,8 +39,7 @@
 
 const char *const RtrecSourceNames[N_SOURCES] = {"swing", "cf", "c2i", "trending"};
 
-static SPIPlanPtr history_plan = NULL;
-static SPIPlanPtr user_rows_plan = NULL;	/* 1.2 on: prepared on first use */
+static SPIPlanPtr user_rows_plans[2] = {NULL, NULL};	/* [before 1.2]: on first use */
 static SPIPlanPtr user_plan = NULL;
 static SPIPlanPtr neighbors_plan = NULL;
 static SPIPlanPtr categories_plan = NULL;
@@ -64,10 +63,6 @@ prepare_plans(void)
 
 	if (item_state_plan != NULL)	/* the last one prepared */
 		return;
-	history_plan = RtrecPrepareKept(
-									"SELECT item_id, max(last_ts), sum(weight_sum)"
-									"  FROM rtrec.user_item_state WHERE user_id = $1 GROUP BY item_id",
-									1, int8_arg);
 	user_plan = RtrecPrepareKept(
 							 "SELECT (array_agg(last_category_id ORDER BY last_ts DESC, last_event_id DESC))[1],"
 							 "       (array_agg(last_category_id ORDER BY last_ts DESC, last_event_id DESC))[1] IS NOT NULL,"
@@ -220,26 +215,6 @@ gettimestamptz(int row, int col, bool *isnull)
 	return DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col, isnull));
 }
 
-/* the user's items, one per item (any order), before 1.2 */
-static void
-load_history_grouped(Request *req)
-{
-	Datum		arg = Int64GetDatum(req->user_id);
-	bool		isnull;
-
-	if (run_plan(req, history_plan, &arg, NULL) != SPI_OK_SELECT)
-		elog(ERROR, "could not read the user's history");
-	req->n_history = (int) SPI_processed;
-	req->history = palloc0(sizeof(HistoryItem) * Max(1, req->n_history));
-	for (int r = 0; r < req->n_history; r++)
-	{
-		req->history[r].item_id = getint8(r, 1, &isnull);
-		req->history[r].last_ts = gettimestamptz(r, 2, &isnull);
-		req->history[r].weight_sum = getfloat8(r, 3, &isnull);
-	}
-	SPI_freetuptable(SPI_tuptable);
-}
-
 /* the user's category affinities, greatest first, before 1.2 */
 static void
 load_categories_grouped(Request *req)
@@ -279,30 +254,40 @@ compare_category_affinity(const void *a, const void *b)
 }
 
 /*
- * Both of the above from one read of the user's rows (1.2 on): each carries
- * the category its events were filed under, so the categories come from
- * the rows the history reads anyway.  A user with thousands of items has
- * a few dozen categories; a second query summing those rows per category
- * read them all again (a fifth of a call on dense data).
+ * The user's rows of user_item_state: since 1.2 each carries the category
+ * its events were filed under, and the affinities come from these rows;
+ * before, a query of their own (categories_plan) read them
+ */
+static const char *const user_rows_sql[2] = {
+	"SELECT item_id, last_ts, weight_sum, category_id, affinity_log2"
+	"  FROM rtrec.user_item_state WHERE user_id = $1",
+	"SELECT item_id, last_ts, weight_sum, NULL::int8, NULL::float8"
+	"  FROM rtrec.user_item_state WHERE user_id = $1"
+};
+
+/*
+ * req->history, one entry per item, and the category affinities that the
+ * rows carry (greatest first), from one read of the user's rows.  An item
+ * has a row per writer slot and per category it had; they are merged
+ * through req->seen, not sorted: history_index is the entry's place until
+ * load_user sorts the history.  A second query summing the rows per
+ * category read them all again (a fifth of a call on dense data).
  */
 static void
-load_history_and_categories(Request *req)
+load_history(Request *req, bool before_1_2)
 {
 	Datum		arg = Int64GetDatum(req->user_id);
 	bool		isnull;
 	int			n_rows;
 	int			n_categories = 0;
 
-	if (user_rows_plan == NULL)
+	if (user_rows_plans[before_1_2] == NULL)
 	{
 		Oid			int8_arg[1] = {INT8OID};
 
-		user_rows_plan = RtrecPrepareKept(
-										  "SELECT item_id, last_ts, weight_sum, category_id, affinity_log2"
-										  "  FROM rtrec.user_item_state WHERE user_id = $1 ORDER BY item_id",
-										  1, int8_arg);
+		user_rows_plans[before_1_2] = RtrecPrepareKept(user_rows_sql[before_1_2], 1, int8_arg);
 	}
-	if (run_plan(req, user_rows_plan, &arg, NULL) != SPI_OK_SELECT)
+	if (run_plan(req, user_rows_plans[before_1_2], &arg, NULL) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the user's history");
 	n_rows = (int) SPI_processed;
 	req->history = palloc0(sizeof(HistoryItem) * Max(1, n_rows));
@@ -314,16 +299,19 @@ load_history_and_categories(Request *req)
 		TimestampTz last_ts = gettimestamptz(r, 2, &isnull);
 		double		weight_sum = getfloat8(r, 3, &isnull);
 		int64		category_id = getint8(r, 4, &isnull);
-		HistoryItem *h = req->n_history > 0 ? &req->history[req->n_history - 1] : NULL;
+		bool		found;
+		SeenItem   *seen = hash_search(req->seen, &item_id, HASH_ENTER, &found);
+		HistoryItem *h;
 
-		/* an item's rows (slots, categories) are adjacent */
-		if (h != NULL && h->item_id == item_id)
+		if (found)
 		{
+			h = &req->history[seen->history_index];
 			h->last_ts = Max(h->last_ts, last_ts);
 			h->weight_sum += weight_sum;
 		}
 		else
 		{
+			seen->history_index = req->n_history;
 			h = &req->history[req->n_history++];
 			h->item_id = item_id;
 			h->last_ts = last_ts;
@@ -359,18 +347,16 @@ load_user(Request *req, const RtrecSettings *cfg)
 	Datum		arg = Int64GetDatum(req->user_id);
 	bool		isnull;
 
-	if (RtrecStateBefore12())
-	{
-		load_history_grouped(req);
+	bool		before_1_2 = RtrecStateBefore12();
+
+	load_history(req, before_1_2);
+	if (before_1_2)
 		load_categories_grouped(req);
-	}
-	else
-		load_history_and_categories(req);
 	if (req->n_history > 1)
 		qsort(req->history, req->n_history, sizeof(HistoryItem), compare_history);
 	for (int h = 0; h < req->n_history; h++)
 	{
-		SeenItem   *seen = hash_search(req->seen, &req->history[h].item_id, HASH_ENTER, NULL);
+		SeenItem   *seen = hash_search(req->seen, &req->history[h].item_id, HASH_FIND, NULL);
 
 		seen->history_index = h;
 	}

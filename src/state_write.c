@@ -112,7 +112,7 @@ compare_by_user_category(const IngestEvent *a, const IngestEvent *b)
 	return RtrecCompareInt64Values(a->category_id, b->category_id);
 }
 
-/* Groups a batch by user and by (user, category) alike */
+/* user_category_state's order (before 1.2 only; see state_table_specs) */
 static int
 compare_by_user_category_item(const IngestEvent *a, const IngestEvent *b)
 {
@@ -188,28 +188,6 @@ sort_by_user_item(IngestEvent *events, size_t n)
 	qsort(events, n, sizeof(IngestEvent), qsort_by_user_item);
 }
 #endif
-
-/*
- * From (user, item) order to (user, category, item).  Each user's events are
- * together already, so only each user's run is sorted: a bulk load's users
- * have a few events each, and such runs sort in cache.
- */
-static void
-sort_each_user_by_category(IngestEvent *events, size_t n)
-{
-	size_t		start = 0;
-
-	while (start < n)
-	{
-		size_t		end = start + 1;
-
-		while (end < n && events[end].user_id == events[start].user_id)
-			end++;
-		if (end - start > 1)
-			sort_by_user_category_item(events + start, end - start);
-		start = end;
-	}
-}
 
 static void
 set_latest(IngestGroup *g, const IngestEvent *e)
@@ -333,7 +311,7 @@ static const StateTableSpec state_table_specs[] = {
 		 {"weight_sum", COL_WEIGHT_SUM}, {"first_ts", COL_FIRST_TS}, {"last_ts", COL_LAST_TS},
 		 {"last_event_id", COL_LAST_EVENT}, {"last_item_id", COL_LAST_ITEM},
 		 {"last_category_id", COL_LAST_CATEGORY}}},
-	{"user_category_state", sort_each_user_by_category, compare_by_user_category, true, false, true, 7,
+	{"user_category_state", sort_by_user_category_item, compare_by_user_category, true, false, true, 7,
 		{{"user_id", COL_USER}, {"category_id", COL_CATEGORY}, {"slot", COL_SLOT},
 		 {"n_events", COL_N_EVENTS}, {"weight_sum", COL_WEIGHT_SUM},
 		 {"affinity_log2", COL_DECAY_LOG2}, {"last_ts", COL_LAST_TS}}},
@@ -798,9 +776,6 @@ RtrecStateWriterApply(RtrecStateWriter *w, IngestEvent *events, int n)
 
 		if (t->spec->sort != sorted_by)
 		{
-			/* it sorts within users: the batch must be in user order */
-			Assert(t->spec->sort != sort_each_user_by_category ||
-				   sorted_by == sort_by_user_item);
 			t->spec->sort(events, n);
 			sorted_by = t->spec->sort;
 		}
